@@ -1,0 +1,202 @@
+//! An application: its migrations, command handlers and read models (reducers).
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::command::{Command, HandlerError};
+use crate::event::{NewEvent, RecordedEvent};
+use crate::{Error, Tx};
+
+/// A schema migration of the application's read-model tables, applied once, in order.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// A unique, ordered name such as `0001_accounts`.
+    pub name: String,
+    sql: String,
+    per_dialect: Vec<(&'static str, String)>,
+}
+
+impl Migration {
+    /// A migration running `sql` (several statements allowed) on every backend.
+    pub fn new(name: impl Into<String>, sql: impl Into<String>) -> Self {
+        Migration { name: name.into(), sql: sql.into(), per_dialect: Vec::new() }
+    }
+
+    /// Uses `sql` instead on the backend whose dialect is named `dialect`
+    /// (`sqlite`, `postgres`, `mysql`).
+    pub fn for_dialect(mut self, dialect: &'static str, sql: impl Into<String>) -> Self {
+        self.per_dialect.push((dialect, sql.into()));
+        self
+    }
+
+    /// The SQL to run on `dialect`.
+    pub fn sql_for(&self, dialect: &str) -> &str {
+        self.per_dialect.iter().find(|(d, _)| *d == dialect).map_or(&self.sql, |(_, sql)| sql)
+    }
+}
+
+type ReduceFn = dyn Fn(&mut Tx<'_>, &RecordedEvent) -> Result<(), HandlerError> + Send + Sync;
+
+/// A read model: the tables it owns and the reducer that keeps them up to date
+/// inside the write transaction.
+#[derive(Clone)]
+pub struct ReadModel {
+    /// The read model's name.
+    pub name: String,
+    /// The tables it owns; they are emptied before a rebuild.
+    pub tables: Vec<String>,
+    reducer: Arc<ReduceFn>,
+}
+
+impl ReadModel {
+    /// A read model named `name` owning `tables`, updated by `reducer` for every event.
+    pub fn new<F>(name: impl Into<String>, tables: &[&str], reducer: F) -> Self
+    where
+        F: Fn(&mut Tx<'_>, &RecordedEvent) -> Result<(), HandlerError> + Send + Sync + 'static,
+    {
+        ReadModel {
+            name: name.into(),
+            tables: tables.iter().map(|t| (*t).to_owned()).collect(),
+            reducer: Arc::new(reducer),
+        }
+    }
+
+    pub(crate) fn apply(&self, tx: &mut Tx<'_>, event: &RecordedEvent) -> Result<(), HandlerError> {
+        (self.reducer)(tx, event)
+    }
+}
+
+impl fmt::Debug for ReadModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadModel").field("name", &self.name).field("tables", &self.tables).finish()
+    }
+}
+
+/// A command handler with its type erased, so the registry can hold all of them.
+pub(crate) trait ErasedHandler: Send + Sync {
+    fn decode(&self, json: &[u8]) -> Result<Box<dyn Any + Send>, Error>;
+    fn run(&self, tx: &mut Tx<'_>, payload: Box<dyn Any + Send>) -> Result<Vec<NewEvent>, HandlerError>;
+}
+
+struct TypedHandler<C, F> {
+    handler: F,
+    command: PhantomData<fn() -> C>,
+}
+
+impl<C, F> ErasedHandler for TypedHandler<C, F>
+where
+    C: Command,
+    F: Fn(&mut Tx<'_>, C) -> Result<Vec<NewEvent>, HandlerError> + Send + Sync,
+{
+    fn decode(&self, json: &[u8]) -> Result<Box<dyn Any + Send>, Error> {
+        crate::json::decode::<C>(json).map(|c| Box::new(c) as Box<dyn Any + Send>)
+    }
+
+    fn run(&self, tx: &mut Tx<'_>, payload: Box<dyn Any + Send>) -> Result<Vec<NewEvent>, HandlerError> {
+        let command = payload
+            .downcast::<C>()
+            .map_err(|_| HandlerError::Failed(format!("payload is not a {}", C::NAME)))?;
+        (self.handler)(tx, *command)
+    }
+}
+
+/// Everything the store needs to know about an application.
+///
+/// ```
+/// use gesta::{App, Command, HandlerError, Migration, ReadModel, Tx, event::NewEvent};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Ping { id: String }
+/// impl Command for Ping { const NAME: &'static str = "Ping"; }
+///
+/// fn ping(_tx: &mut Tx<'_>, cmd: Ping) -> Result<Vec<NewEvent>, HandlerError> {
+///     Ok(vec![NewEvent::new(format!("ping-{}", cmd.id), "Pinged", &serde_json::json!({}))?])
+/// }
+///
+/// let app = App::new("pinger")
+///     .migration(Migration::new("0001_pings", "CREATE TABLE pings (id VARCHAR(64) PRIMARY KEY)"))
+///     .command(ping)
+///     .read_model(ReadModel::new("pings", &["pings"], |_tx, _event| Ok(())));
+/// assert!(app.has_command("Ping"));
+/// ```
+#[derive(Clone, Default)]
+pub struct App {
+    name: String,
+    migrations: Vec<Migration>,
+    handlers: HashMap<String, Arc<dyn ErasedHandler>>,
+    read_models: Vec<ReadModel>,
+}
+
+impl App {
+    /// An empty application named `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        App { name: name.into(), ..App::default() }
+    }
+
+    /// Adds a migration (applied in the order added).
+    pub fn migration(mut self, migration: Migration) -> Self {
+        self.migrations.push(migration);
+        self
+    }
+
+    /// Registers the handler for command `C`.
+    pub fn command<C, F>(mut self, handler: F) -> Self
+    where
+        C: Command,
+        F: Fn(&mut Tx<'_>, C) -> Result<Vec<NewEvent>, HandlerError> + Send + Sync + 'static,
+    {
+        let erased = TypedHandler { handler, command: PhantomData::<fn() -> C> };
+        self.handlers.insert(C::NAME.to_owned(), Arc::new(erased));
+        self
+    }
+
+    /// Adds a read model; its reducer sees every event, in log order.
+    pub fn read_model(mut self, read_model: ReadModel) -> Self {
+        self.read_models.push(read_model);
+        self
+    }
+
+    /// The application's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether a handler is registered under `name`.
+    pub fn has_command(&self, name: &str) -> bool {
+        self.handlers.contains_key(name)
+    }
+
+    /// The registered command names, sorted.
+    pub fn command_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.handlers.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The migrations, in order.
+    pub fn migrations(&self) -> &[Migration] {
+        &self.migrations
+    }
+
+    /// The read models.
+    pub fn read_models(&self) -> &[ReadModel] {
+        &self.read_models
+    }
+
+    pub(crate) fn handler(&self, name: &str) -> Option<&Arc<dyn ErasedHandler>> {
+        self.handlers.get(name)
+    }
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("name", &self.name)
+            .field("commands", &self.command_names())
+            .field("read_models", &self.read_models)
+            .finish()
+    }
+}

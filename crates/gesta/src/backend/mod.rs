@@ -1,0 +1,91 @@
+//! The boundary between the write path and a database.
+//!
+//! A backend knows its dialect (placeholders, DDL, upserts), opens connections and
+//! classifies errors. Everything else (batching, positions, expected versions,
+//! idempotency, reducers) lives once, above it, in [`crate::writer`].
+//! Adding a database is a new module here plus the conformance suite passing.
+
+pub mod sqlite;
+mod url;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use url::{DbUrl, UrlError};
+
+use crate::sql::{Placeholder, RowRef, SqlError, Value};
+
+/// What a connection is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The single writer connection.
+    Writer,
+    /// A connection for reads only.
+    Reader,
+}
+
+/// Dialect facts the shared write path needs. SQL in here uses `:name` placeholders.
+#[derive(Debug)]
+pub struct Dialect {
+    /// Short name: `sqlite`, `postgres`, `mysql`.
+    pub name: &'static str,
+    /// How positional placeholders are written.
+    pub placeholder: Placeholder,
+    /// DDL creating Gesta's own tables, one statement per entry, idempotent.
+    pub schema: &'static [&'static str],
+    /// Starts the writer's transaction (takes the write lock where that matters).
+    pub begin: &'static str,
+    /// Inserts or updates `streams(stream_id, version)` from `:stream_id`, `:version`.
+    pub upsert_stream: &'static str,
+    /// Records a migration name in `gesta_migrations` unless present (`:name`, `:applied_at`).
+    pub record_migration: &'static str,
+}
+
+/// Whether acknowledged commits survive a crash with the current settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    /// `true` when every acknowledged commit is durable.
+    pub durable: bool,
+    /// What the setting is, for `/healthz` and the log.
+    pub detail: String,
+}
+
+/// A database Gesta can store a log in.
+pub trait Backend: Send + Sync + fmt::Debug + 'static {
+    /// The dialect of this backend.
+    fn dialect(&self) -> &'static Dialect;
+    /// Opens a connection for `role`.
+    fn connect(&self, role: Role) -> Result<Box<dyn Connection>, SqlError>;
+    /// Whether separate reader connections see committed data (false for in-memory SQLite,
+    /// whose reads then go through the writer).
+    fn supports_readers(&self) -> bool;
+    /// The durability the settings give.
+    fn durability(&self) -> Durability;
+    /// The URL without secrets, for logs.
+    fn describe(&self) -> String;
+}
+
+/// One open database connection, used from one thread at a time.
+pub trait Connection: Send {
+    /// Runs one statement with positional `params`; returns the rows changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError>;
+    /// Runs several statements without parameters.
+    fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError>;
+    /// Runs a query, calling `each` for every row.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&dyn RowRef) -> Result<(), SqlError>,
+    ) -> Result<Vec<String>, SqlError>;
+    /// Statements still running after `deadline` are interrupted (`None` clears it).
+    fn set_deadline(&mut self, deadline: Option<Instant>);
+}
+
+/// Opens the backend a URL names (`sqlite://file.db`, `sqlite::memory:`).
+pub fn open(url: &str) -> Result<Arc<dyn Backend>, crate::Error> {
+    match DbUrl::parse(url)? {
+        DbUrl::Sqlite(config) => Ok(Arc::new(sqlite::SqliteBackend::new(config)?)),
+    }
+}

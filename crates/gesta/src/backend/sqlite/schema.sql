@@ -1,0 +1,30 @@
+CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY,
+    stream_id      TEXT    NOT NULL,
+    stream_version INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL UNIQUE,
+    event_type     TEXT    NOT NULL,
+    data           TEXT    NOT NULL,
+    metadata       TEXT    NOT NULL,
+    recorded_at    INTEGER NOT NULL,
+    UNIQUE (stream_id, stream_version)
+);
+CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type, position);
+CREATE TABLE IF NOT EXISTS streams (
+    stream_id TEXT    PRIMARY KEY,
+    version   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commands (
+    idempotency_key TEXT    PRIMARY KEY,
+    outcome         TEXT    NOT NULL,
+    recorded_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name       TEXT    PRIMARY KEY,
+    position   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gesta_migrations (
+    name       TEXT    PRIMARY KEY,
+    applied_at INTEGER NOT NULL
+) WITHOUT ROWID;

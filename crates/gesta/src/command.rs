@@ -1,0 +1,157 @@
+//! Commands: what clients ask for, how handlers refuse, what comes back.
+
+use std::any::Any;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::event::{NewEventError, Position, RecordedEvent};
+use crate::sql::SqlError;
+
+/// A command type the application registers a handler for.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Deposit { account_id: String, amount: u64 }
+/// impl gesta::Command for Deposit { const NAME: &'static str = "Deposit"; }
+/// ```
+pub trait Command: DeserializeOwned + Send + 'static {
+    /// The name clients use: `POST /commands/{NAME}`.
+    const NAME: &'static str;
+}
+
+/// How a handler refused a command; decides the HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// A field is invalid (HTTP 400).
+    Invalid {
+        /// The field at fault.
+        field: Option<String>,
+    },
+    /// Something the command refers to does not exist (HTTP 404).
+    NotFound,
+    /// The command conflicts with current state, e.g. it already exists (HTTP 409).
+    Conflict,
+    /// A business rule refused it, e.g. insufficient funds (HTTP 422).
+    Unprocessable,
+}
+
+/// A handler's refusal: a kind and a message for the caller.
+///
+/// ```
+/// let r = gesta::Rejection::unprocessable("insufficient funds");
+/// assert_eq!(r.to_string(), "insufficient funds");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Rejection {
+    /// The kind of refusal.
+    pub kind: RejectionKind,
+    /// The message shown to the caller.
+    pub message: String,
+}
+
+impl Rejection {
+    /// `field` is invalid (400).
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Rejection {
+            kind: RejectionKind::Invalid { field: Some(field.to_owned()) },
+            message: message.into(),
+        }
+    }
+    /// Something referred to does not exist (404).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Rejection { kind: RejectionKind::NotFound, message: message.into() }
+    }
+    /// Conflicts with current state (409).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Rejection { kind: RejectionKind::Conflict, message: message.into() }
+    }
+    /// A business rule refused it (422).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Rejection { kind: RejectionKind::Unprocessable, message: message.into() }
+    }
+}
+
+/// What a handler or reducer can fail with; `?` converts SQL and event errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerError {
+    /// The command is refused.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// A SQL statement failed.
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    /// An event could not be built.
+    #[error(transparent)]
+    Event(#[from] NewEventError),
+    /// Anything else (e.g. an event payload that does not decode).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<serde_json::Error> for HandlerError {
+    fn from(err: serde_json::Error) -> Self {
+        HandlerError::Failed(format!("JSON: {err}"))
+    }
+}
+
+/// A command on its way to the writer, as middleware sees it.
+pub struct CommandRequest {
+    /// The command's name.
+    pub name: String,
+    /// The decoded command (the handler's own type).
+    pub payload: Box<dyn Any + Send>,
+    /// A unique id for this command.
+    pub command_id: Uuid,
+    /// Correlation id; the command id when absent.
+    pub correlation_id: Option<String>,
+    /// Causation id; the command id when absent.
+    pub causation_id: Option<String>,
+    /// Idempotency key: a retry with the same key returns the first outcome.
+    pub idempotency_key: Option<String>,
+    /// Extra metadata stored with every event of the command.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl CommandRequest {
+    /// A request for a decoded command `payload` named `name`, with a fresh id.
+    pub fn new(name: impl Into<String>, payload: Box<dyn Any + Send>) -> Self {
+        CommandRequest {
+            name: name.into(),
+            payload,
+            command_id: Uuid::now_v7(),
+            correlation_id: None,
+            causation_id: None,
+            idempotency_key: None,
+            metadata: serde_json::Map::new(),
+        }
+    }
+}
+
+impl fmt::Debug for CommandRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandRequest")
+            .field("name", &self.name)
+            .field("command_id", &self.command_id)
+            .field("correlation_id", &self.correlation_id)
+            .field("idempotency_key", &self.idempotency_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of a committed command (or direct append).
+#[derive(Debug, Clone)]
+pub struct CommandOutcome {
+    /// The command's id (the first one's, when replayed).
+    pub command_id: Uuid,
+    /// Position of the last event written; `None` if the handler emitted none.
+    pub position: Option<Position>,
+    /// The events written, in order.
+    pub events: Vec<RecordedEvent>,
+    /// `true` when this is the stored outcome of an earlier command with the same key.
+    pub replayed: bool,
+}

@@ -1,0 +1,120 @@
+//! The one error type of the library.
+
+use std::time::Duration;
+
+use crate::ExpectedVersion;
+use crate::backend::UrlError;
+use crate::command::Rejection;
+use crate::event::{EventId, StreamId, StreamVersion};
+use crate::sql::SqlError;
+
+/// Everything that can go wrong in Gesta. Each variant says what a caller should do;
+/// `gesta-http` maps each to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The stream was not at the expected version; nothing was appended. Re-read and
+    /// decide again (HTTP 409).
+    #[error("stream {stream} is at version {actual}, expected {expected}")]
+    WrongExpectedVersion {
+        /// The stream.
+        stream: StreamId,
+        /// What the append required.
+        expected: ExpectedVersion,
+        /// The stream's version at the time (0 = absent).
+        actual: StreamVersion,
+    },
+    /// An event with this id is already in the log (HTTP 409).
+    #[error("an event with id {0} already exists")]
+    DuplicateEventId(EventId),
+    /// The idempotency key was first used by another command (HTTP 409).
+    #[error("idempotency key {key:?} was already used by command {first_command:?}")]
+    IdempotencyKeyReused {
+        /// The key.
+        key: String,
+        /// The command that used it first.
+        first_command: String,
+    },
+    /// No handler is registered under this name (HTTP 404).
+    #[error("unknown command {0:?}")]
+    UnknownCommand(String),
+    /// The stream has no events (HTTP 404).
+    #[error("stream {0} does not exist")]
+    StreamNotFound(StreamId),
+    /// The input is malformed or invalid; `field` names the culprit (HTTP 400).
+    #[error("{}", invalid_message(.field, .message))]
+    InvalidInput {
+        /// The field at fault, as a path (`amount`, `events[0].type`), if known.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The command handler refused the command (HTTP 400/404/409/422 by its kind).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// A reducer failed; the command was rolled back. A bug in the application or the
+    /// read model's constraints (HTTP 500).
+    #[error("read model {read_model:?} failed to apply the event: {message}")]
+    ReducerFailed {
+        /// The read model.
+        read_model: String,
+        /// What failed.
+        message: String,
+    },
+    /// The handler failed for a reason of its own (HTTP 500).
+    #[error("command {command:?} failed: {message}")]
+    HandlerFailed {
+        /// The command.
+        command: String,
+        /// What failed.
+        message: String,
+    },
+    /// The handler panicked; the command was rolled back (HTTP 500).
+    #[error("command {command:?} panicked: {message}")]
+    HandlerPanicked {
+        /// The command.
+        command: String,
+        /// The panic message.
+        message: String,
+    },
+    /// The command ran past its deadline and was rolled back (HTTP 503; retry later).
+    #[error("command ran past its deadline of {0:?} and was rolled back")]
+    DeadlineExceeded(Duration),
+    /// The writer queue is full; retry after a short pause (HTTP 503 with Retry-After).
+    #[error("the store is overloaded; retry shortly")]
+    Overloaded,
+    /// The store is shut down (HTTP 503).
+    #[error("the store is closed")]
+    Closed,
+    /// The database settings would make acknowledgements a lie; refused at startup.
+    #[error("unsafe durability settings: {0}")]
+    UnsafeDurability(String),
+    /// The database URL is not understood.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// A migration failed; the store did not open.
+    #[error("migration {name:?} failed: {source}")]
+    Migration {
+        /// The migration.
+        name: String,
+        /// The database error.
+        source: SqlError,
+    },
+    /// The database failed (HTTP 500; 503 when busy).
+    #[error("database error: {0}")]
+    Database(#[from] SqlError),
+}
+
+fn invalid_message(field: &Option<String>, message: &str) -> String {
+    match field {
+        Some(field) => format!("{field}: {message}"),
+        None => message.to_owned(),
+    }
+}
+
+impl Error {
+    /// An [`Error::InvalidInput`] about `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidInput { field: Some(field.into()), message: message.into() }
+    }
+}

@@ -1,0 +1,172 @@
+//! Reading the log: the one place that turns event rows into [`RecordedEvent`]s.
+
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::Tx;
+use crate::event::{EventId, Position, RecordedEvent, StreamId, StreamVersion, Timestamp};
+use crate::sql::{FromValue, Params, RowRef, SqlError, ValueRef};
+
+const COLUMNS: &str =
+    "position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at";
+
+/// Which part of the global log to read.
+///
+/// ```
+/// let q = gesta::LogQuery::after(gesta::event::Position(10)).limit(50).event_type("Deposited");
+/// assert_eq!(q.limit, 50);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    /// Only events after this position (0 = from the start).
+    pub after: Position,
+    /// At most this many events.
+    pub limit: usize,
+    /// Only these types (empty = all).
+    pub types: Vec<String>,
+    /// Only these streams (empty = all).
+    pub streams: Vec<StreamId>,
+}
+
+impl LogQuery {
+    /// Events after `after`, 100 at a time, unfiltered.
+    pub fn after(after: Position) -> Self {
+        LogQuery { after, limit: 100, types: Vec::new(), streams: Vec::new() }
+    }
+
+    /// Reads at most `limit` events.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Also accepts events of type `event_type`.
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.types.push(event_type.into());
+        self
+    }
+
+    /// Also accepts events of `stream`.
+    pub fn stream(mut self, stream: StreamId) -> Self {
+        self.streams.push(stream);
+        self
+    }
+}
+
+/// Reads the global log, calling `each` per event in position order.
+pub(crate) fn scan_log(
+    tx: &mut Tx<'_>,
+    query: &LogQuery,
+    each: &mut dyn FnMut(RecordedEvent),
+) -> Result<(), SqlError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM events WHERE position > :after");
+    let mut params = Params::new().with("after", query.after.0);
+    push_in_list(&mut sql, &mut params, "event_type", "t", query.types.iter().map(String::as_str));
+    push_in_list(&mut sql, &mut params, "stream_id", "s", query.streams.iter().map(StreamId::as_str));
+    sql.push_str(" ORDER BY position LIMIT :limit");
+    let params = params.with("limit", query.limit as u64);
+    tx.for_each(&sql, &params, &mut |row| {
+        each(decode(row)?);
+        Ok(())
+    })
+}
+
+fn push_in_list<'a>(
+    sql: &mut String,
+    params: &mut Params,
+    column: &str,
+    prefix: &str,
+    values: impl Iterator<Item = &'a str>,
+) {
+    let mut names = Vec::new();
+    for (i, value) in values.enumerate() {
+        let name = format!("{prefix}{i}");
+        *params = std::mem::take(params).with(name.clone(), value);
+        names.push(format!(":{name}"));
+    }
+    if !names.is_empty() {
+        sql.push_str(&format!(" AND {column} IN ({})", names.join(", ")));
+    }
+}
+
+/// Reads the global log into a vector.
+pub(crate) fn read_log(tx: &mut Tx<'_>, query: &LogQuery) -> Result<Vec<RecordedEvent>, SqlError> {
+    let mut events = Vec::with_capacity(query.limit.min(10_000));
+    scan_log(tx, query, &mut |e| events.push(e))?;
+    Ok(events)
+}
+
+/// Reads a stream from `from_version`, at most `limit` events.
+pub(crate) fn read_stream(
+    tx: &mut Tx<'_>,
+    stream: &StreamId,
+    from_version: StreamVersion,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, SqlError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE stream_id = :stream AND stream_version >= :from \
+         ORDER BY stream_version LIMIT :limit"
+    );
+    let params = crate::params! {
+        "stream" => stream.as_str(), "from" => from_version.0, "limit" => limit as u64
+    };
+    let mut events = Vec::new();
+    tx.for_each(&sql, &params, &mut |row| {
+        events.push(decode(row)?);
+        Ok(())
+    })?;
+    Ok(events)
+}
+
+/// Reads the events with positions `first..=last`.
+pub(crate) fn read_range(
+    tx: &mut Tx<'_>,
+    first: Position,
+    last: Position,
+) -> Result<Vec<RecordedEvent>, SqlError> {
+    let span = last.0.saturating_sub(first.0) as usize + 1;
+    read_log(tx, &LogQuery::after(Position(first.0.saturating_sub(1))).limit(span))
+}
+
+/// The current version of `stream` (0 if it does not exist).
+pub(crate) fn stream_version(tx: &mut Tx<'_>, stream: &StreamId) -> Result<StreamVersion, SqlError> {
+    let version: Option<u64> = tx.query_scalar(
+        "SELECT version FROM streams WHERE stream_id = :stream_id",
+        &crate::params! { "stream_id" => stream.as_str() },
+    )?;
+    Ok(StreamVersion(version.unwrap_or(0)))
+}
+
+/// The highest position in the log (0 if empty).
+pub(crate) fn last_position(tx: &mut Tx<'_>) -> Result<Position, SqlError> {
+    let max: Option<u64> = tx.query_scalar("SELECT MAX(position) FROM events", &Params::new())?;
+    Ok(Position(max.unwrap_or(0)))
+}
+
+fn text(row: &dyn RowRef, idx: usize) -> Result<&str, SqlError> {
+    match row.value(idx)? {
+        ValueRef::Text(t) => Ok(t),
+        ValueRef::Blob(b) => std::str::from_utf8(b).map_err(|_| SqlError::decode("not UTF-8")),
+        other => Err(SqlError::decode(format!("column {idx}: expected text, found {other:?}"))),
+    }
+}
+
+fn raw_json(row: &dyn RowRef, idx: usize) -> Result<Box<RawValue>, SqlError> {
+    RawValue::from_string(text(row, idx)?.to_owned())
+        .map_err(|e| SqlError::decode(format!("stored JSON is invalid: {e}")))
+}
+
+fn decode(row: &dyn RowRef) -> Result<RecordedEvent, SqlError> {
+    let event_id = Uuid::parse_str(text(row, 3)?)
+        .map_err(|e| SqlError::decode(format!("stored event id is not a UUID: {e}")))?;
+    Ok(RecordedEvent {
+        position: Position(u64::from_value(row.value(0)?)?),
+        stream_id: StreamId::new(text(row, 1)?).map_err(|e| SqlError::decode(e.to_string()))?,
+        stream_version: StreamVersion(u64::from_value(row.value(2)?)?),
+        id: EventId(event_id),
+        event_type: text(row, 4)?.to_owned(),
+        data: raw_json(row, 5)?,
+        metadata: raw_json(row, 6)?,
+        recorded_at: Timestamp(i64::from_value(row.value(7)?)?),
+    })
+}

@@ -1,0 +1,62 @@
+//! Backend-neutral SQL for handlers and reducers: values, named parameters, rows.
+//!
+//! Application SQL uses `:name` placeholders; each backend rewrites them to its own
+//! dialect (`?1`, `$1`, `?`), so the same handler runs on every backend.
+
+use std::borrow::Cow;
+
+mod error;
+mod named;
+mod row;
+mod value;
+
+pub use error::{SqlError, SqlErrorKind};
+pub use named::{NamedSql, Placeholder};
+pub use row::{FromValue, Row, RowRef};
+pub use value::{Value, ValueRef};
+
+/// Named parameters for one statement.
+///
+/// ```
+/// let p = gesta::params! { "id" => "a1", "amount" => 5_i64 };
+/// assert_eq!(p.len(), 2);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(Cow<'static, str>, Value)>);
+
+impl Params {
+    /// No parameters.
+    pub fn new() -> Self {
+        Params(Vec::new())
+    }
+
+    /// Adds `name` = `value`.
+    pub fn with(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
+        self.0.push((name.into(), value.into()));
+        self
+    }
+
+    /// The number of parameters.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value bound to `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// Builds [`Params`]: `params! { "id" => id, "amount" => amount }`.
+#[macro_export]
+macro_rules! params {
+    () => { $crate::sql::Params::new() };
+    ($($name:literal => $value:expr),+ $(,)?) => {
+        $crate::sql::Params::new()$(.with($name, $value))+
+    };
+}

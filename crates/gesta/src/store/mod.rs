@@ -1,0 +1,391 @@
+//! The store handle: dispatch commands, append, read the log, query read models.
+
+mod options;
+mod readers;
+mod stats;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+pub use options::StoreOptions;
+pub use stats::{Health, Stats, TypeCount};
+
+use crate::app::App;
+use crate::backend::{self, Backend};
+use crate::command::{Command, CommandOutcome, CommandRequest};
+use crate::event::{NewEvent, Position, RecordedEvent, StreamId, StreamVersion};
+use crate::metrics::StoreMetrics;
+use crate::middleware::{BoxFuture, Middleware, Next, TraceCommands};
+use crate::read::LogQuery;
+use crate::sql::{Params, Row};
+use crate::writer::{self, Job, Unit, UnitMeta, Work, WriterConfig};
+use crate::{Error, ExpectedVersion};
+use readers::Readers;
+
+/// The longest page a read returns.
+pub const MAX_PAGE: usize = 10_000;
+
+/// Caller context for a command or append: ids and idempotency.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// A retry with the same key returns the first outcome (at most 200 bytes).
+    pub idempotency_key: Option<String>,
+    /// Correlation id; defaults to the command id.
+    pub correlation_id: Option<String>,
+    /// Causation id; defaults to the command id.
+    pub causation_id: Option<String>,
+    /// Extra metadata for every event written.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A direct append to one stream (imports and integration); reducers run as for commands.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    /// The stream.
+    pub stream_id: StreamId,
+    /// What the stream's version must be before the append.
+    pub expected: ExpectedVersion,
+    /// The events, in order (at least one); their `stream_id` must be `stream_id`.
+    pub events: Vec<NewEvent>,
+}
+
+struct Inner {
+    app: Arc<App>,
+    backend: Arc<dyn Backend>,
+    jobs: mpsc::Sender<Job>,
+    middleware: Vec<Arc<dyn Middleware>>,
+    readers: Arc<Readers>,
+    options: StoreOptions,
+    metrics: Arc<StoreMetrics>,
+    committed: watch::Receiver<Position>,
+}
+
+/// A handle to an open store; cheap to clone. The writer stops when the last clone is
+/// dropped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), gesta::Error> {
+/// use gesta::{App, Store};
+/// let store = Store::open("sqlite::memory:", App::new("demo")).await?;
+/// assert_eq!(store.last_position(), gesta::event::Position(0));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// Configures a store before opening it.
+pub struct StoreBuilder {
+    app: App,
+    url: String,
+    options: StoreOptions,
+    middleware: Vec<Arc<dyn Middleware>>,
+}
+
+impl StoreBuilder {
+    /// The database URL (default `sqlite::memory:`).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// Limits and sizes.
+    pub fn options(mut self, options: StoreOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Adds a middleware; the first added runs first (outermost).
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// Opens the database, migrates, and starts the writer.
+    pub async fn open(self) -> Result<Store, Error> {
+        let backend = backend::open(&self.url)?;
+        let app = Arc::new(self.app);
+        let metrics = Arc::new(StoreMetrics::default());
+        let (jobs, receiver) = mpsc::channel(self.options.queue_capacity);
+        let config = WriterConfig {
+            max_batch: self.options.max_batch,
+            command_deadline: self.options.command_deadline,
+        };
+        let (spawn_backend, spawn_app, spawn_metrics) =
+            (Arc::clone(&backend), Arc::clone(&app), Arc::clone(&metrics));
+        let committed = tokio::task::spawn_blocking(move || {
+            writer::spawn(spawn_backend, spawn_app, config, spawn_metrics, receiver)
+        })
+        .await
+        .map_err(|e| Error::HandlerFailed { command: "open".into(), message: e.to_string() })??;
+        let durability = backend.durability();
+        if !durability.durable {
+            tracing::warn!(detail = %durability.detail, "store is NOT durable");
+        }
+        tracing::info!(db = %backend.describe(), app = app.name(), "store open");
+        let readers = Arc::new(Readers::new(Arc::clone(&backend), self.options.max_idle_readers));
+        let mut middleware = self.middleware;
+        middleware.push(Arc::new(TraceCommands));
+        Ok(Store {
+            inner: Arc::new(Inner {
+                app,
+                backend,
+                jobs,
+                middleware,
+                readers,
+                options: self.options,
+                metrics,
+                committed,
+            }),
+        })
+    }
+}
+
+impl Store {
+    /// Starts configuring a store for `app`.
+    pub fn builder(app: App) -> StoreBuilder {
+        StoreBuilder {
+            app,
+            url: "sqlite::memory:".to_owned(),
+            options: StoreOptions::default(),
+            middleware: Vec::new(),
+        }
+    }
+
+    /// Opens a store for `app` at `url` with default options.
+    pub async fn open(url: &str, app: App) -> Result<Store, Error> {
+        Store::builder(app).url(url).open().await
+    }
+
+    /// The application.
+    pub fn app(&self) -> &App {
+        &self.inner.app
+    }
+
+    /// The store's metrics.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
+    }
+
+    /// The position of the last committed event.
+    pub fn last_position(&self) -> Position {
+        *self.inner.committed.borrow()
+    }
+
+    /// A receiver that changes whenever a batch commits.
+    pub fn watch_position(&self) -> watch::Receiver<Position> {
+        self.inner.committed.clone()
+    }
+
+    /// Runs a typed command through the middleware chain and the writer.
+    pub async fn dispatch<C: Command>(&self, command: C) -> Result<CommandOutcome, Error> {
+        self.dispatch_with(command, Context::default()).await
+    }
+
+    /// Runs a typed command with caller context (idempotency key, correlation id).
+    pub async fn dispatch_with<C: Command>(&self, command: C, ctx: Context) -> Result<CommandOutcome, Error> {
+        let request = request_from(C::NAME, Box::new(command), ctx)?;
+        self.dispatch_request(request).await
+    }
+
+    /// Decodes `json` as command `name` and runs it; unknown names and invalid input are
+    /// refused before anything is queued.
+    pub async fn dispatch_json(&self, name: &str, json: &[u8], ctx: Context) -> Result<CommandOutcome, Error> {
+        let handler = self.inner.app.handler(name).ok_or_else(|| Error::UnknownCommand(name.to_owned()))?;
+        let payload = handler.decode(json)?;
+        self.dispatch_request(request_from(name, payload, ctx)?).await
+    }
+
+    /// Runs an already decoded request through the middleware chain and the writer.
+    pub async fn dispatch_request(&self, request: CommandRequest) -> Result<CommandOutcome, Error> {
+        let terminal = |request: CommandRequest| -> BoxFuture<'_, Result<CommandOutcome, Error>> {
+            Box::pin(self.submit_command(request))
+        };
+        Next::new(&self.inner.middleware, &terminal).run(request).await
+    }
+
+    async fn submit_command(&self, request: CommandRequest) -> Result<CommandOutcome, Error> {
+        let handler = self
+            .inner
+            .app
+            .handler(&request.name)
+            .ok_or_else(|| Error::UnknownCommand(request.name.clone()))?;
+        let meta = UnitMeta {
+            command: Some(request.name),
+            command_id: request.command_id,
+            correlation_id: request.correlation_id,
+            causation_id: request.causation_id,
+            idempotency_key: request.idempotency_key,
+            extra: request.metadata,
+        };
+        let work = Work::Command { handler: Arc::clone(handler), payload: request.payload };
+        self.submit(work, meta).await
+    }
+
+    /// Appends events to one stream, checking `expected` first; reducers run as for
+    /// commands.
+    pub async fn append(&self, request: AppendRequest, ctx: Context) -> Result<CommandOutcome, Error> {
+        if request.events.is_empty() {
+            return Err(Error::invalid("events", "at least one event is required"));
+        }
+        if let Some(i) = request.events.iter().position(|e| e.stream_id != request.stream_id) {
+            return Err(Error::invalid(format!("events[{i}]"), "event targets another stream"));
+        }
+        check_key(&ctx)?;
+        let meta = UnitMeta {
+            command: None,
+            command_id: Uuid::now_v7(),
+            correlation_id: ctx.correlation_id,
+            causation_id: ctx.causation_id,
+            idempotency_key: ctx.idempotency_key,
+            extra: ctx.metadata,
+        };
+        let work = Work::Append { events: request.events, expected: request.expected };
+        self.submit(work, meta).await
+    }
+
+    async fn submit(&self, work: Work, meta: UnitMeta) -> Result<CommandOutcome, Error> {
+        let (reply, outcome) = oneshot::channel();
+        self.enqueue(Job::Unit(Unit { work, meta, reply })).await?;
+        outcome.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Queues a job; waits at most `queue_wait` for room, then reports overload.
+    async fn enqueue(&self, job: Job) -> Result<(), Error> {
+        let jobs = &self.inner.jobs;
+        match jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                match tokio::time::timeout(self.inner.options.queue_wait, jobs.send(job)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err(Error::Closed),
+                    Err(_) => Err(Error::Overloaded),
+                }
+            }
+        }
+    }
+
+    /// Reads `stream` from `from_version` (1 = the start), at most `limit` events.
+    /// [`Error::StreamNotFound`] if the stream has no events.
+    pub async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: StreamVersion,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, Error> {
+        let stream = stream.clone();
+        let limit = limit.min(MAX_PAGE);
+        self.read(move |tx| {
+            if crate::read::stream_version(tx, &stream)?.0 == 0 {
+                return Err(Error::StreamNotFound(stream));
+            }
+            Ok(crate::read::read_stream(tx, &stream, from_version, limit)?)
+        })
+        .await
+    }
+
+    /// Reads the global log in position order.
+    pub async fn read_all(&self, query: LogQuery) -> Result<Vec<RecordedEvent>, Error> {
+        let mut query = query;
+        query.limit = query.limit.min(MAX_PAGE);
+        self.read(move |tx| Ok(crate::read::read_log(tx, &query)?)).await
+    }
+
+    /// Calls `each` for every event after `after`, in order, page by page; returns how
+    /// many were read. For replays and exports.
+    pub async fn scan<F>(&self, after: Position, each: F) -> Result<u64, Error>
+    where
+        F: FnMut(&RecordedEvent) + Send + 'static,
+    {
+        let each = Arc::new(std::sync::Mutex::new(each));
+        let (mut after, mut count) = (after, 0_u64);
+        loop {
+            let each = Arc::clone(&each);
+            let query = LogQuery::after(after).limit(MAX_PAGE);
+            let (last, read) = self
+                .read(move |tx| {
+                    let mut each = each.lock().map_err(|_| Error::Closed)?;
+                    let (mut last, mut read) = (None, 0_u64);
+                    crate::read::scan_log(tx, &query, &mut |event| {
+                        each(&event);
+                        last = Some(event.position);
+                        read += 1;
+                    })?;
+                    Ok((last, read))
+                })
+                .await?;
+            count += read;
+            match last {
+                Some(last) if read == MAX_PAGE as u64 => after = last,
+                _ => return Ok(count),
+            }
+        }
+    }
+
+    /// Runs a read-only query against the read model (or Gesta's tables).
+    pub async fn query(&self, sql: &str, params: Params) -> Result<Vec<Row>, Error> {
+        let sql = sql.to_owned();
+        self.read(move |tx| Ok(tx.query(&sql, &params)?)).await
+    }
+
+    /// Runs `read` in a read transaction on a reader connection.
+    pub async fn read<T, F>(&self, read: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut crate::Tx<'_>) -> Result<T, Error> + Send + 'static,
+    {
+        self.inner.readers.run(&self.inner.jobs, read).await
+    }
+
+    /// Empties every read model and replays the whole log into it, in one transaction,
+    /// serialized with commands. Returns the number of events replayed.
+    pub async fn rebuild_read_models(&self) -> Result<u64, Error> {
+        let (reply, result) = oneshot::channel();
+        self.inner.jobs.send(Job::Rebuild(reply)).await.map_err(|_| Error::Closed)?;
+        result.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Counts of events and streams, positions, and events per type.
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        self.read(stats::collect).await
+    }
+
+    /// Durability, last position and writer queue depth, for `/healthz`.
+    pub fn health(&self) -> Health {
+        Health {
+            backend: self.inner.backend.dialect().name,
+            durability: self.inner.backend.durability(),
+            last_position: self.last_position(),
+            queue_depth: self.inner.options.queue_capacity - self.inner.jobs.capacity(),
+            queue_capacity: self.inner.options.queue_capacity,
+        }
+    }
+}
+
+fn request_from(
+    name: &str,
+    payload: Box<dyn std::any::Any + Send>,
+    ctx: Context,
+) -> Result<CommandRequest, Error> {
+    check_key(&ctx)?;
+    let mut request = CommandRequest::new(name, payload);
+    request.idempotency_key = ctx.idempotency_key;
+    request.correlation_id = ctx.correlation_id;
+    request.causation_id = ctx.causation_id;
+    request.metadata = ctx.metadata;
+    Ok(request)
+}
+
+fn check_key(ctx: &Context) -> Result<(), Error> {
+    match &ctx.idempotency_key {
+        Some(key) if key.is_empty() || key.len() > writer::MAX_KEY_LEN => Err(Error::invalid(
+            "Idempotency-Key",
+            format!("must be 1 to {} bytes", writer::MAX_KEY_LEN),
+        )),
+        _ => Ok(()),
+    }
+}

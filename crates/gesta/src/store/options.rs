@@ -1,0 +1,54 @@
+//! Tunables of a store.
+
+use std::time::Duration;
+
+/// Limits and sizes of a store; the defaults suit most applications.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Most units of work per write transaction (group commit). Default 512.
+    pub max_batch: usize,
+    /// Jobs that may wait for the writer before callers are made to wait. Default 8192.
+    pub queue_capacity: usize,
+    /// How long a caller waits for room in a full queue before [`crate::Error::Overloaded`].
+    /// Default 2 s.
+    pub queue_wait: Duration,
+    /// How long one command's handler and reducers may run before it is rolled back with
+    /// [`crate::Error::DeadlineExceeded`]. Default 5 s.
+    pub command_deadline: Duration,
+    /// Idle reader connections kept open. Default 8.
+    pub max_idle_readers: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_batch: 512,
+            queue_capacity: 8192,
+            queue_wait: Duration::from_secs(2),
+            command_deadline: Duration::from_secs(5),
+            max_idle_readers: 8,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Sets [`StoreOptions::command_deadline`].
+    pub fn command_deadline(mut self, deadline: Duration) -> Self {
+        self.command_deadline = deadline;
+        self
+    }
+
+    /// Sets [`StoreOptions::queue_capacity`] and [`StoreOptions::queue_wait`].
+    pub fn queue(mut self, capacity: usize, wait: Duration) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self.queue_wait = wait;
+        self
+    }
+
+    /// Sets [`StoreOptions::max_batch`].
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch.max(1);
+        self
+    }
+}

@@ -1,0 +1,70 @@
+//! Running reads: on a pool of reader connections, or on the writer where the backend
+//! has no separate readers (in-memory SQLite).
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backend::{Backend, Role};
+use crate::tx::Session;
+use crate::writer::Job;
+use crate::{Error, Tx};
+
+pub(crate) struct Readers {
+    backend: Arc<dyn Backend>,
+    idle: Mutex<Vec<Session>>,
+    max_idle: usize,
+}
+
+impl Readers {
+    pub(crate) fn new(backend: Arc<dyn Backend>, max_idle: usize) -> Self {
+        Readers { backend, idle: Mutex::new(Vec::new()), max_idle }
+    }
+
+    /// Runs `read` in a read transaction and returns its result.
+    pub(crate) async fn run<T, F>(self: &Arc<Self>, jobs: &mpsc::Sender<Job>, read: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, Error> + Send + 'static,
+    {
+        if !self.backend.supports_readers() {
+            return on_writer(jobs, read).await;
+        }
+        let readers = Arc::clone(self);
+        tokio::task::spawn_blocking(move || readers.run_blocking(read))
+            .await
+            .map_err(|e| Error::HandlerFailed { command: "read".into(), message: e.to_string() })?
+    }
+
+    fn run_blocking<T>(&self, read: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>) -> Result<T, Error> {
+        let pooled = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let mut session = match pooled {
+            Some(session) => session,
+            None => Session::new(self.backend.connect(Role::Reader)?, self.backend.dialect().placeholder),
+        };
+        session.conn.execute_batch("BEGIN")?;
+        let result = read(&mut session.tx());
+        let ended = session.conn.execute_batch("COMMIT");
+        if ended.is_ok() {
+            if let Ok(mut idle) = self.idle.lock() {
+                if idle.len() < self.max_idle {
+                    idle.push(session);
+                }
+            }
+        }
+        result
+    }
+}
+
+async fn on_writer<T, F>(jobs: &mpsc::Sender<Job>, read: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Tx<'_>) -> Result<T, Error> + Send + 'static,
+{
+    let (reply, result) = oneshot::channel();
+    let job = Job::Read(Box::new(move |session: &mut Session| {
+        let _ = reply.send(read(&mut session.tx()));
+    }));
+    jobs.send(job).await.map_err(|_| Error::Closed)?;
+    result.await.map_err(|_| Error::Closed)?
+}

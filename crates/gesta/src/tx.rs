@@ -1,0 +1,124 @@
+//! The SQL handle handlers, reducers and queries use: named parameters, owned rows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::backend::Connection;
+use crate::sql::{FromValue, NamedSql, Params, Placeholder, Row, SqlError, SqlErrorKind};
+
+/// Parsed statements by their `:name` text, per connection.
+pub(crate) struct StatementCache {
+    placeholder: Placeholder,
+    parsed: HashMap<String, Arc<NamedSql>>,
+}
+
+impl StatementCache {
+    pub(crate) fn new(placeholder: Placeholder) -> Self {
+        StatementCache { placeholder, parsed: HashMap::new() }
+    }
+
+    fn get(&mut self, sql: &str) -> Arc<NamedSql> {
+        if let Some(parsed) = self.parsed.get(sql) {
+            return Arc::clone(parsed);
+        }
+        let parsed = Arc::new(NamedSql::parse(sql, self.placeholder));
+        if self.parsed.len() > 1024 {
+            self.parsed.clear();
+        }
+        self.parsed.insert(sql.to_owned(), Arc::clone(&parsed));
+        parsed
+    }
+}
+
+/// A connection and its statement cache.
+pub(crate) struct Session {
+    pub(crate) conn: Box<dyn Connection>,
+    pub(crate) statements: StatementCache,
+}
+
+impl Session {
+    pub(crate) fn new(conn: Box<dyn Connection>, placeholder: Placeholder) -> Self {
+        Session { conn, statements: StatementCache::new(placeholder) }
+    }
+
+    pub(crate) fn tx(&mut self) -> Tx<'_> {
+        Tx { conn: self.conn.as_mut(), statements: &mut self.statements }
+    }
+}
+
+/// SQL access inside the current transaction (handlers, reducers) or on a reader
+/// (queries). Placeholders are `:name`; the same text runs on every backend.
+///
+/// ```
+/// # use gesta::{Tx, params, HandlerError};
+/// fn balance(tx: &mut Tx<'_>, id: &str) -> Result<Option<i64>, HandlerError> {
+///     let row = tx.query_opt("SELECT balance FROM accounts WHERE id = :id", &params! { "id" => id })?;
+///     Ok(row.map(|r| r.get("balance")).transpose()?)
+/// }
+/// ```
+pub struct Tx<'a> {
+    conn: &'a mut dyn Connection,
+    statements: &'a mut StatementCache,
+}
+
+impl Tx<'_> {
+    /// Runs a statement; returns the number of rows changed.
+    pub fn execute(&mut self, sql: &str, params: &Params) -> Result<u64, SqlError> {
+        let parsed = self.statements.get(sql);
+        let values = parsed.bind(params)?;
+        self.conn.execute(parsed.sql(), &values)
+    }
+
+    /// Runs a query and returns every row.
+    pub fn query(&mut self, sql: &str, params: &Params) -> Result<Vec<Row>, SqlError> {
+        let parsed = self.statements.get(sql);
+        let values = parsed.bind(params)?;
+        let mut rows = Vec::new();
+        let columns = self.conn.query(parsed.sql(), &values, &mut |row| {
+            let values = (0..row.len())
+                .map(|i| row.value(i).map(|v| v.to_owned()))
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.push(values);
+            Ok(())
+        })?;
+        let columns: Arc<[String]> = columns.into();
+        Ok(rows.into_iter().map(|values| Row::new(Arc::clone(&columns), values)).collect())
+    }
+
+    /// Runs a query expected to return at most one row.
+    pub fn query_opt(&mut self, sql: &str, params: &Params) -> Result<Option<Row>, SqlError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// Runs a query expected to return exactly one row.
+    pub fn query_one(&mut self, sql: &str, params: &Params) -> Result<Row, SqlError> {
+        self.query_opt(sql, params)?
+            .ok_or_else(|| SqlError::new(SqlErrorKind::Decode, "query returned no row"))
+    }
+
+    /// Runs a query and returns the first column of the first row, if any.
+    pub fn query_scalar<T: FromValue>(
+        &mut self,
+        sql: &str,
+        params: &Params,
+    ) -> Result<Option<T>, SqlError> {
+        self.query_opt(sql, params)?.map(|row| row.get_at(0)).transpose()
+    }
+
+    /// Runs a query and calls `each` per row without collecting them (for large scans).
+    pub(crate) fn for_each(
+        &mut self,
+        sql: &str,
+        params: &Params,
+        each: &mut dyn FnMut(&dyn crate::sql::RowRef) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        let parsed = self.statements.get(sql);
+        let values = parsed.bind(params)?;
+        self.conn.query(parsed.sql(), &values, each).map(drop)
+    }
+
+    /// Runs statements without parameters (DDL, migrations).
+    pub(crate) fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
+        self.conn.execute_batch(sql)
+    }
+}

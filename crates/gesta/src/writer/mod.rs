@@ -1,0 +1,86 @@
+//! The single writer: one thread per store that runs every write in turn.
+//!
+//! It takes every job that is waiting (up to a bound), runs each unit of work in its
+//! own savepoint inside one transaction, and commits once (group commit). A failing
+//! unit rolls back its own savepoint only. See DESIGN.md section 1.
+
+mod append;
+mod batch;
+mod idempotency;
+mod migrate;
+mod rebuild;
+
+pub(crate) use idempotency::MAX_KEY_LEN;
+mod unit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::app::{App, ErasedHandler};
+use crate::backend::{Backend, Role};
+use crate::command::CommandOutcome;
+use crate::event::{NewEvent, Position};
+use crate::metrics::StoreMetrics;
+use crate::tx::Session;
+use crate::{Error, ExpectedVersion};
+
+pub(crate) use unit::UnitMeta;
+
+/// What a unit of work produces its events from.
+pub(crate) enum Work {
+    /// A command: run its handler.
+    Command { handler: Arc<dyn ErasedHandler>, payload: Box<dyn std::any::Any + Send> },
+    /// A direct append: the events are given; `expected` applies to the first one.
+    Append { events: Vec<NewEvent>, expected: ExpectedVersion },
+}
+
+/// One command or append, with the channel its caller waits on.
+pub(crate) struct Unit {
+    pub(crate) work: Work,
+    pub(crate) meta: UnitMeta,
+    pub(crate) reply: oneshot::Sender<Result<CommandOutcome, Error>>,
+}
+
+/// A read run on the writer's connection (for backends without separate readers).
+pub(crate) type ReadJob = Box<dyn FnOnce(&mut Session) + Send>;
+
+/// Everything the writer thread can be asked to do.
+pub(crate) enum Job {
+    Unit(Unit),
+    Read(ReadJob),
+    Rebuild(oneshot::Sender<Result<u64, Error>>),
+}
+
+/// Limits the writer works within.
+#[derive(Debug, Clone)]
+pub(crate) struct WriterConfig {
+    pub(crate) max_batch: usize,
+    pub(crate) command_deadline: Duration,
+}
+
+/// Opens the writer connection, migrates, and starts the writer thread.
+pub(crate) fn spawn(
+    backend: Arc<dyn Backend>,
+    app: Arc<App>,
+    config: WriterConfig,
+    metrics: Arc<StoreMetrics>,
+    jobs: mpsc::Receiver<Job>,
+) -> Result<watch::Receiver<Position>, Error> {
+    let dialect = backend.dialect();
+    let conn = backend.connect(Role::Writer)?;
+    let mut session = Session::new(conn, dialect.placeholder);
+    migrate::run(&mut session, dialect, &app)?;
+    let last = crate::read::last_position(&mut session.tx())?;
+    let (committed, watcher) = watch::channel(last);
+    let writer = batch::Writer { session, app, dialect, config, metrics, committed };
+    std::thread::Builder::new()
+        .name("gesta-writer".to_owned())
+        .spawn(move || writer.run(jobs))
+        .map_err(|e| Error::Database(crate::sql::SqlError::new(
+            crate::sql::SqlErrorKind::Other,
+            format!("cannot start the writer thread: {e}"),
+        )))?;
+    Ok(watcher)
+}

@@ -1,0 +1,121 @@
+//! Running one unit of work (a command or an append) inside its savepoint.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use uuid::Uuid;
+
+use super::batch::Writer;
+use super::{Work, append, idempotency};
+use crate::command::{CommandOutcome, HandlerError};
+use crate::sql::SqlErrorKind;
+use crate::Error;
+
+/// Who asked for a unit of work, and the metadata its events carry.
+#[derive(Debug, Clone)]
+pub(crate) struct UnitMeta {
+    /// The command's name; `None` for direct appends.
+    pub(crate) command: Option<String>,
+    pub(crate) command_id: Uuid,
+    pub(crate) correlation_id: Option<String>,
+    pub(crate) causation_id: Option<String>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl UnitMeta {
+    /// The name idempotency keys are scoped to.
+    pub(crate) fn label(&self) -> &str {
+        self.command.as_deref().unwrap_or("(append)")
+    }
+
+    /// The metadata JSON object stored with each event.
+    pub(crate) fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut map = self.extra.clone();
+        let id = self.command_id.to_string();
+        map.insert("command_id".into(), id.clone().into());
+        if let Some(command) = &self.command {
+            map.insert("command".into(), command.clone().into());
+        }
+        let correlation = self.correlation_id.clone().unwrap_or_else(|| id.clone());
+        map.insert("correlation_id".into(), correlation.into());
+        map.insert("causation_id".into(), self.causation_id.clone().unwrap_or(id).into());
+        map
+    }
+}
+
+impl Writer {
+    /// Runs `work`; panics and deadline overruns become errors.
+    pub(super) fn run_unit(
+        &mut self,
+        work: Work,
+        meta: &UnitMeta,
+        next: &mut u64,
+    ) -> Result<CommandOutcome, Error> {
+        let deadline = self.config.command_deadline;
+        let started = Instant::now();
+        self.session.conn.set_deadline(Some(started + deadline));
+        let result = catch_unwind(AssertUnwindSafe(|| self.produce_and_append(work, meta, next)));
+        self.session.conn.set_deadline(None);
+        let result = result.unwrap_or_else(|panic| {
+            Err(Error::HandlerPanicked { command: meta.label().to_owned(), message: panic_message(&panic) })
+        });
+        match result {
+            Err(Error::Database(e)) if e.kind == SqlErrorKind::Interrupted => {
+                Err(Error::DeadlineExceeded(deadline))
+            }
+            Ok(_) if started.elapsed() > deadline => Err(Error::DeadlineExceeded(deadline)),
+            other => other,
+        }
+    }
+
+    fn produce_and_append(
+        &mut self,
+        work: Work,
+        meta: &UnitMeta,
+        next: &mut u64,
+    ) -> Result<CommandOutcome, Error> {
+        let mut tx = self.session.tx();
+        if let Some(key) = &meta.idempotency_key {
+            if let Some(outcome) = idempotency::lookup(&mut tx, key, meta.label())? {
+                return Ok(outcome);
+            }
+        }
+        let (events, expected) = match work {
+            Work::Command { handler, payload } => {
+                (handler.run(&mut tx, payload).map_err(|e| handler_error(meta.label(), e))?, None)
+            }
+            Work::Append { events, expected } => (events, Some(expected)),
+        };
+        let recorded = append::append(&mut tx, &self.app, self.dialect, events, expected, meta, next)?;
+        let outcome = CommandOutcome {
+            command_id: meta.command_id,
+            position: recorded.last().map(|e| e.position),
+            events: recorded,
+            replayed: false,
+        };
+        if let Some(key) = &meta.idempotency_key {
+            idempotency::record(&mut tx, key, meta.label(), &outcome)?;
+        }
+        Ok(outcome)
+    }
+}
+
+fn handler_error(command: &str, err: HandlerError) -> Error {
+    match err {
+        HandlerError::Rejected(rejection) => Error::Rejected(rejection),
+        HandlerError::Sql(sql) => Error::Database(sql),
+        HandlerError::Event(e) => Error::InvalidInput { field: None, message: e.to_string() },
+        HandlerError::Failed(message) => Error::HandlerFailed { command: command.to_owned(), message },
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
