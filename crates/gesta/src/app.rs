@@ -22,7 +22,11 @@ pub struct Migration {
 impl Migration {
     /// A migration running `sql` (several statements allowed) on every backend.
     pub fn new(name: impl Into<String>, sql: impl Into<String>) -> Self {
-        Migration { name: name.into(), sql: sql.into(), per_dialect: Vec::new() }
+        Migration {
+            name: name.into(),
+            sql: sql.into(),
+            per_dialect: Vec::new(),
+        }
     }
 
     /// Uses `sql` instead on the backend whose dialect is named `dialect`
@@ -34,7 +38,10 @@ impl Migration {
 
     /// The SQL to run on `dialect`.
     pub fn sql_for(&self, dialect: &str) -> &str {
-        self.per_dialect.iter().find(|(d, _)| *d == dialect).map_or(&self.sql, |(_, sql)| sql)
+        self.per_dialect
+            .iter()
+            .find(|(d, _)| *d == dialect)
+            .map_or(&self.sql, |(_, sql)| sql)
     }
 }
 
@@ -71,14 +78,21 @@ impl ReadModel {
 
 impl fmt::Debug for ReadModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadModel").field("name", &self.name).field("tables", &self.tables).finish()
+        f.debug_struct("ReadModel")
+            .field("name", &self.name)
+            .field("tables", &self.tables)
+            .finish()
     }
 }
 
 /// A command handler with its type erased, so the registry can hold all of them.
 pub(crate) trait ErasedHandler: Send + Sync {
     fn decode(&self, json: &[u8]) -> Result<Box<dyn Any + Send>, Error>;
-    fn run(&self, tx: &mut Tx<'_>, payload: Box<dyn Any + Send>) -> Result<Vec<NewEvent>, HandlerError>;
+    fn run(
+        &self,
+        tx: &mut Tx<'_>,
+        payload: Box<dyn Any + Send>,
+    ) -> Result<Vec<NewEvent>, HandlerError>;
 }
 
 struct TypedHandler<C, F> {
@@ -95,7 +109,11 @@ where
         crate::json::decode::<C>(json).map(|c| Box::new(c) as Box<dyn Any + Send>)
     }
 
-    fn run(&self, tx: &mut Tx<'_>, payload: Box<dyn Any + Send>) -> Result<Vec<NewEvent>, HandlerError> {
+    fn run(
+        &self,
+        tx: &mut Tx<'_>,
+        payload: Box<dyn Any + Send>,
+    ) -> Result<Vec<NewEvent>, HandlerError> {
         let command = payload
             .downcast::<C>()
             .map_err(|_| HandlerError::Failed(format!("payload is not a {}", C::NAME)))?;
@@ -133,7 +151,10 @@ pub struct App {
 impl App {
     /// An empty application named `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        App { name: name.into(), ..App::default() }
+        App {
+            name: name.into(),
+            ..App::default()
+        }
     }
 
     /// Adds a migration (applied in the order added).
@@ -148,7 +169,10 @@ impl App {
         C: Command,
         F: Fn(&mut Tx<'_>, C) -> Result<Vec<NewEvent>, HandlerError> + Send + Sync + 'static,
     {
-        let erased = TypedHandler { handler, command: PhantomData::<fn() -> C> };
+        let erased = TypedHandler {
+            handler,
+            command: PhantomData::<fn() -> C>,
+        };
         self.handlers.insert(C::NAME.to_owned(), Arc::new(erased));
         self
     }

@@ -57,21 +57,32 @@ impl Rejection {
     /// `field` is invalid (400).
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Rejection {
-            kind: RejectionKind::Invalid { field: Some(field.to_owned()) },
+            kind: RejectionKind::Invalid {
+                field: Some(field.to_owned()),
+            },
             message: message.into(),
         }
     }
     /// Something referred to does not exist (404).
     pub fn not_found(message: impl Into<String>) -> Self {
-        Rejection { kind: RejectionKind::NotFound, message: message.into() }
+        Rejection {
+            kind: RejectionKind::NotFound,
+            message: message.into(),
+        }
     }
     /// Conflicts with current state (409).
     pub fn conflict(message: impl Into<String>) -> Self {
-        Rejection { kind: RejectionKind::Conflict, message: message.into() }
+        Rejection {
+            kind: RejectionKind::Conflict,
+            message: message.into(),
+        }
     }
     /// A business rule refused it (422).
     pub fn unprocessable(message: impl Into<String>) -> Self {
-        Rejection { kind: RejectionKind::Unprocessable, message: message.into() }
+        Rejection {
+            kind: RejectionKind::Unprocessable,
+            message: message.into(),
+        }
     }
 }
 

@@ -115,6 +115,9 @@ fn invalid_message(field: &Option<String>, message: &str) -> String {
 impl Error {
     /// An [`Error::InvalidInput`] about `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidInput { field: Some(field.into()), message: message.into() }
+        Error::InvalidInput {
+            field: Some(field.into()),
+            message: message.into(),
+        }
     }
 }

@@ -26,10 +26,17 @@ fn path_error(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let path = err.path().to_string();
     let inner = err.into_inner();
     if inner.is_syntax() || inner.is_eof() {
-        return Error::InvalidInput { field: None, message: format!("malformed JSON: {inner}") };
+        return Error::InvalidInput {
+            field: None,
+            message: format!("malformed JSON: {inner}"),
+        };
     }
     let message = strip_location(&inner.to_string());
-    let field = if path == "." { missing_field(&message) } else { Some(path) };
+    let field = if path == "." {
+        missing_field(&message)
+    } else {
+        Some(path)
+    };
     Error::InvalidInput { field, message }
 }
 

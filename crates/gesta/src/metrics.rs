@@ -51,11 +51,35 @@ impl StoreMetrics {
     /// gesta::metrics::StoreMetrics::default().register(&mut registry);
     /// ```
     pub fn register(&self, registry: &mut Registry) {
-        registry.register("commands_committed", "Commands and appends committed", self.commands_committed.clone());
-        registry.register("commands_failed", "Commands and appends rolled back", self.commands_failed.clone());
-        registry.register("events_appended", "Events appended to the log", self.events_appended.clone());
-        registry.register("batch_size", "Units of work per write transaction", self.batch_size.clone());
-        registry.register("commit_seconds", "Write transaction duration, BEGIN to COMMIT", self.commit_seconds.clone());
-        registry.register("writer_queue_depth", "Jobs waiting for the writer", self.queue_depth.clone());
+        registry.register(
+            "commands_committed",
+            "Commands and appends committed",
+            self.commands_committed.clone(),
+        );
+        registry.register(
+            "commands_failed",
+            "Commands and appends rolled back",
+            self.commands_failed.clone(),
+        );
+        registry.register(
+            "events_appended",
+            "Events appended to the log",
+            self.events_appended.clone(),
+        );
+        registry.register(
+            "batch_size",
+            "Units of work per write transaction",
+            self.batch_size.clone(),
+        );
+        registry.register(
+            "commit_seconds",
+            "Write transaction duration, BEGIN to COMMIT",
+            self.commit_seconds.clone(),
+        );
+        registry.register(
+            "writer_queue_depth",
+            "Jobs waiting for the writer",
+            self.queue_depth.clone(),
+        );
     }
 }

@@ -58,7 +58,13 @@ impl<'a> Next<'a> {
     /// Passes `request` on to the next middleware, or to the writer.
     pub fn run(self, request: CommandRequest) -> BoxFuture<'a, Result<CommandOutcome, Error>> {
         match self.rest.split_first() {
-            Some((first, rest)) => first.call(request, Next { rest, terminal: self.terminal }),
+            Some((first, rest)) => first.call(
+                request,
+                Next {
+                    rest,
+                    terminal: self.terminal,
+                },
+            ),
             None => (self.terminal)(request),
         }
     }
@@ -91,7 +97,10 @@ impl Middleware for EnrichMetadata {
         next: Next<'a>,
     ) -> BoxFuture<'a, Result<CommandOutcome, Error>> {
         for (key, value) in &self.fields {
-            request.metadata.entry(key.clone()).or_insert_with(|| value.clone());
+            request
+                .metadata
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
         }
         next.run(request)
     }

@@ -31,7 +31,12 @@ pub struct LogQuery {
 impl LogQuery {
     /// Events after `after`, 100 at a time, unfiltered.
     pub fn after(after: Position) -> Self {
-        LogQuery { after, limit: 100, types: Vec::new(), streams: Vec::new() }
+        LogQuery {
+            after,
+            limit: 100,
+            types: Vec::new(),
+            streams: Vec::new(),
+        }
     }
 
     /// Reads at most `limit` events.
@@ -61,8 +66,20 @@ pub(crate) fn scan_log(
 ) -> Result<(), SqlError> {
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE position > :after");
     let mut params = Params::new().with("after", query.after.0);
-    push_in_list(&mut sql, &mut params, "event_type", "t", query.types.iter().map(String::as_str));
-    push_in_list(&mut sql, &mut params, "stream_id", "s", query.streams.iter().map(StreamId::as_str));
+    push_in_list(
+        &mut sql,
+        &mut params,
+        "event_type",
+        "t",
+        query.types.iter().map(String::as_str),
+    );
+    push_in_list(
+        &mut sql,
+        &mut params,
+        "stream_id",
+        "s",
+        query.streams.iter().map(StreamId::as_str),
+    );
     sql.push_str(" ORDER BY position LIMIT :limit");
     let params = params.with("limit", query.limit as u64);
     tx.for_each(&sql, &params, &mut |row| {
@@ -125,11 +142,17 @@ pub(crate) fn read_range(
     last: Position,
 ) -> Result<Vec<RecordedEvent>, SqlError> {
     let span = last.0.saturating_sub(first.0) as usize + 1;
-    read_log(tx, &LogQuery::after(Position(first.0.saturating_sub(1))).limit(span))
+    read_log(
+        tx,
+        &LogQuery::after(Position(first.0.saturating_sub(1))).limit(span),
+    )
 }
 
 /// The current version of `stream` (0 if it does not exist).
-pub(crate) fn stream_version(tx: &mut Tx<'_>, stream: &StreamId) -> Result<StreamVersion, SqlError> {
+pub(crate) fn stream_version(
+    tx: &mut Tx<'_>,
+    stream: &StreamId,
+) -> Result<StreamVersion, SqlError> {
     let version: Option<u64> = tx.query_scalar(
         "SELECT version FROM streams WHERE stream_id = :stream_id",
         &crate::params! { "stream_id" => stream.as_str() },
@@ -139,15 +162,18 @@ pub(crate) fn stream_version(tx: &mut Tx<'_>, stream: &StreamId) -> Result<Strea
 
 /// The highest position in the log (0 if empty).
 pub(crate) fn last_position(tx: &mut Tx<'_>) -> Result<Position, SqlError> {
-    let max: Option<u64> = tx.query_scalar("SELECT MAX(position) FROM events", &Params::new())?;
-    Ok(Position(max.unwrap_or(0)))
+    let max: Option<Option<u64>> =
+        tx.query_scalar("SELECT MAX(position) FROM events", &Params::new())?;
+    Ok(Position(max.flatten().unwrap_or(0)))
 }
 
 fn text(row: &dyn RowRef, idx: usize) -> Result<&str, SqlError> {
     match row.value(idx)? {
         ValueRef::Text(t) => Ok(t),
         ValueRef::Blob(b) => std::str::from_utf8(b).map_err(|_| SqlError::decode("not UTF-8")),
-        other => Err(SqlError::decode(format!("column {idx}: expected text, found {other:?}"))),
+        other => Err(SqlError::decode(format!(
+            "column {idx}: expected text, found {other:?}"
+        ))),
     }
 }
 

@@ -14,7 +14,10 @@ pub(crate) struct StatementCache {
 
 impl StatementCache {
     pub(crate) fn new(placeholder: Placeholder) -> Self {
-        StatementCache { placeholder, parsed: HashMap::new() }
+        StatementCache {
+            placeholder,
+            parsed: HashMap::new(),
+        }
     }
 
     fn get(&mut self, sql: &str) -> Arc<NamedSql> {
@@ -38,11 +41,17 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) fn new(conn: Box<dyn Connection>, placeholder: Placeholder) -> Self {
-        Session { conn, statements: StatementCache::new(placeholder) }
+        Session {
+            conn,
+            statements: StatementCache::new(placeholder),
+        }
     }
 
     pub(crate) fn tx(&mut self) -> Tx<'_> {
-        Tx { conn: self.conn.as_mut(), statements: &mut self.statements }
+        Tx {
+            conn: self.conn.as_mut(),
+            statements: &mut self.statements,
+        }
     }
 }
 
@@ -82,7 +91,10 @@ impl Tx<'_> {
             Ok(())
         })?;
         let columns: Arc<[String]> = columns.into();
-        Ok(rows.into_iter().map(|values| Row::new(Arc::clone(&columns), values)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|values| Row::new(Arc::clone(&columns), values))
+            .collect())
     }
 
     /// Runs a query expected to return at most one row.
@@ -102,7 +114,9 @@ impl Tx<'_> {
         sql: &str,
         params: &Params,
     ) -> Result<Option<T>, SqlError> {
-        self.query_opt(sql, params)?.map(|row| row.get_at(0)).transpose()
+        self.query_opt(sql, params)?
+            .map(|row| row.get_at(0))
+            .transpose()
     }
 
     /// Runs a query and calls `each` per row without collecting them (for large scans).

@@ -31,9 +31,14 @@ impl DbUrl {
     /// assert!(DbUrl::parse("oracle://x").is_err());
     /// ```
     pub fn parse(url: &str) -> Result<Self, UrlError> {
-        let err = |reason: &str| UrlError { url: url.to_owned(), reason: reason.to_owned() };
+        let err = |reason: &str| UrlError {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
         let Some(rest) = url.strip_prefix("sqlite:") else {
-            return Err(err("unsupported scheme; use sqlite://FILE or sqlite::memory:"));
+            return Err(err(
+                "unsupported scheme; use sqlite://FILE or sqlite::memory:",
+            ));
         };
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));

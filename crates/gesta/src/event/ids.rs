@@ -6,12 +6,16 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A global position in the log: 1 for the first event, gap-free, in commit order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Position(pub u64);
 
 /// A version within one stream: 1 for the stream's first event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct StreamVersion(pub u64);
 
@@ -72,13 +76,19 @@ impl StreamId {
     pub fn new(id: impl Into<String>) -> Result<Self, InvalidStreamId> {
         let id = id.into();
         if id.is_empty() {
-            return Err(InvalidStreamId { reason: "must not be empty" });
+            return Err(InvalidStreamId {
+                reason: "must not be empty",
+            });
         }
         if id.len() > MAX_STREAM_ID_LEN {
-            return Err(InvalidStreamId { reason: "longer than 200 bytes" });
+            return Err(InvalidStreamId {
+                reason: "longer than 200 bytes",
+            });
         }
         if id.chars().any(char::is_control) {
-            return Err(InvalidStreamId { reason: "contains control characters" });
+            return Err(InvalidStreamId {
+                reason: "contains control characters",
+            });
         }
         Ok(StreamId(id))
     }
@@ -159,7 +169,10 @@ impl Timestamp {
         let nanos = i128::from(self.0) * 1_000;
         time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_default()
     }
 }

@@ -9,7 +9,9 @@ mod ids;
 mod metadata;
 
 pub use cloudevent::CloudEvent;
-pub use ids::{EventId, IntoStreamId, InvalidStreamId, Position, StreamId, StreamVersion, Timestamp};
+pub use ids::{
+    EventId, IntoStreamId, InvalidStreamId, Position, StreamId, StreamVersion, Timestamp,
+};
 pub use metadata::Metadata;
 
 use serde::Serialize;

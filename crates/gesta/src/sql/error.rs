@@ -35,7 +35,10 @@ pub struct SqlError {
 impl SqlError {
     /// Builds an error of `kind`.
     pub fn new(kind: SqlErrorKind, message: impl Into<String>) -> Self {
-        SqlError { kind, message: message.into() }
+        SqlError {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// A decode error: a column missing or of the wrong type.

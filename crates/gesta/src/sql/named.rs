@@ -44,7 +44,10 @@ impl NamedSql {
                     out.push_str("::");
                     i += 2;
                 }
-                b':' if bytes.get(i + 1).is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_') => {
+                b':' if bytes
+                    .get(i + 1)
+                    .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_') =>
+                {
                     let end = name_end(bytes, i + 1);
                     let name = &sql[i + 1..end];
                     push_placeholder(name, style, &mut names, &mut out);
@@ -71,7 +74,10 @@ impl NamedSql {
             .iter()
             .map(|name| {
                 params.get(name).cloned().ok_or_else(|| {
-                    SqlError::new(SqlErrorKind::MissingParameter, format!("no value for :{name}"))
+                    SqlError::new(
+                        SqlErrorKind::MissingParameter,
+                        format!("no value for :{name}"),
+                    )
                 })
             })
             .collect()
@@ -93,7 +99,11 @@ fn push_placeholder(name: &str, style: Placeholder, names: &mut Vec<String>, out
                     names.len() - 1
                 }
             };
-            let sigil = if style == Placeholder::DollarNumbered { '$' } else { '?' };
+            let sigil = if style == Placeholder::DollarNumbered {
+                '$'
+            } else {
+                '?'
+            };
             let _ = write!(out, "{sigil}{}", idx + 1);
         }
     }
@@ -136,7 +146,9 @@ fn copy_quoted(sql: &str, start: usize, quote: u8, out: &mut String) -> usize {
 
 /// Copies from `start` through the end marker `end` (or the end of `sql`).
 fn copy_until(sql: &str, start: usize, end: &str, out: &mut String) -> usize {
-    let stop = sql[start + 2..].find(end).map_or(sql.len(), |p| start + 2 + p + end.len());
+    let stop = sql[start + 2..]
+        .find(end)
+        .map_or(sql.len(), |p| start + 2 + p + end.len());
     out.push_str(&sql[start..stop]);
     stop
 }
@@ -147,9 +159,14 @@ mod tests {
 
     #[test]
     fn numbered_styles_reuse_an_index_per_name() {
-        let sql = NamedSql::parse("UPDATE t SET a = :x + :y WHERE id = :x", Placeholder::QuestionNumbered);
+        let sql = NamedSql::parse(
+            "UPDATE t SET a = :x + :y WHERE id = :x",
+            Placeholder::QuestionNumbered,
+        );
         assert_eq!(sql.sql(), "UPDATE t SET a = ?1 + ?2 WHERE id = ?1");
-        let bound = sql.bind(&crate::params! { "y" => 2_i64, "x" => 1_i64 }).unwrap();
+        let bound = sql
+            .bind(&crate::params! { "y" => 2_i64, "x" => 1_i64 })
+            .unwrap();
         assert_eq!(bound, vec![Value::Integer(1), Value::Integer(2)]);
     }
 
@@ -157,8 +174,13 @@ mod tests {
     fn mysql_style_repeats_names_in_order() {
         let sql = NamedSql::parse("SELECT :a, :b, :a", Placeholder::Question);
         assert_eq!(sql.sql(), "SELECT ?, ?, ?");
-        let bound = sql.bind(&crate::params! { "a" => 1_i64, "b" => 2_i64 }).unwrap();
-        assert_eq!(bound, vec![Value::Integer(1), Value::Integer(2), Value::Integer(1)]);
+        let bound = sql
+            .bind(&crate::params! { "a" => 1_i64, "b" => 2_i64 })
+            .unwrap();
+        assert_eq!(
+            bound,
+            vec![Value::Integer(1), Value::Integer(2), Value::Integer(1)]
+        );
     }
 
     #[test]

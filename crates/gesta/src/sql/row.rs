@@ -71,7 +71,9 @@ impl FromValue for String {
     fn from_value(value: ValueRef<'_>) -> Result<Self, SqlError> {
         match value {
             ValueRef::Text(t) => Ok(t.to_owned()),
-            ValueRef::Blob(b) => String::from_utf8(b.to_vec()).map_err(|_| mismatch("UTF-8 text", value)),
+            ValueRef::Blob(b) => {
+                String::from_utf8(b.to_vec()).map_err(|_| mismatch("UTF-8 text", value))
+            }
             ValueRef::Integer(i) => Ok(i.to_string()),
             other => Err(mismatch("text", other)),
         }

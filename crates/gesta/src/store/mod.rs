@@ -120,13 +120,19 @@ impl StoreBuilder {
             writer::spawn(spawn_backend, spawn_app, config, spawn_metrics, receiver)
         })
         .await
-        .map_err(|e| Error::HandlerFailed { command: "open".into(), message: e.to_string() })??;
+        .map_err(|e| Error::HandlerFailed {
+            command: "open".into(),
+            message: e.to_string(),
+        })??;
         let durability = backend.durability();
         if !durability.durable {
             tracing::warn!(detail = %durability.detail, "store is NOT durable");
         }
         tracing::info!(db = %backend.describe(), app = app.name(), "store open");
-        let readers = Arc::new(Readers::new(Arc::clone(&backend), self.options.max_idle_readers));
+        let readers = Arc::new(Readers::new(
+            Arc::clone(&backend),
+            self.options.max_idle_readers,
+        ));
         let mut middleware = self.middleware;
         middleware.push(Arc::new(TraceCommands));
         Ok(Store {
@@ -186,17 +192,31 @@ impl Store {
     }
 
     /// Runs a typed command with caller context (idempotency key, correlation id).
-    pub async fn dispatch_with<C: Command>(&self, command: C, ctx: Context) -> Result<CommandOutcome, Error> {
+    pub async fn dispatch_with<C: Command>(
+        &self,
+        command: C,
+        ctx: Context,
+    ) -> Result<CommandOutcome, Error> {
         let request = request_from(C::NAME, Box::new(command), ctx)?;
         self.dispatch_request(request).await
     }
 
     /// Decodes `json` as command `name` and runs it; unknown names and invalid input are
     /// refused before anything is queued.
-    pub async fn dispatch_json(&self, name: &str, json: &[u8], ctx: Context) -> Result<CommandOutcome, Error> {
-        let handler = self.inner.app.handler(name).ok_or_else(|| Error::UnknownCommand(name.to_owned()))?;
+    pub async fn dispatch_json(
+        &self,
+        name: &str,
+        json: &[u8],
+        ctx: Context,
+    ) -> Result<CommandOutcome, Error> {
+        let handler = self
+            .inner
+            .app
+            .handler(name)
+            .ok_or_else(|| Error::UnknownCommand(name.to_owned()))?;
         let payload = handler.decode(json)?;
-        self.dispatch_request(request_from(name, payload, ctx)?).await
+        self.dispatch_request(request_from(name, payload, ctx)?)
+            .await
     }
 
     /// Runs an already decoded request through the middleware chain and the writer.
@@ -204,7 +224,9 @@ impl Store {
         let terminal = |request: CommandRequest| -> BoxFuture<'_, Result<CommandOutcome, Error>> {
             Box::pin(self.submit_command(request))
         };
-        Next::new(&self.inner.middleware, &terminal).run(request).await
+        Next::new(&self.inner.middleware, &terminal)
+            .run(request)
+            .await
     }
 
     async fn submit_command(&self, request: CommandRequest) -> Result<CommandOutcome, Error> {
@@ -221,18 +243,32 @@ impl Store {
             idempotency_key: request.idempotency_key,
             extra: request.metadata,
         };
-        let work = Work::Command { handler: Arc::clone(handler), payload: request.payload };
+        let work = Work::Command {
+            handler: Arc::clone(handler),
+            payload: request.payload,
+        };
         self.submit(work, meta).await
     }
 
     /// Appends events to one stream, checking `expected` first; reducers run as for
     /// commands.
-    pub async fn append(&self, request: AppendRequest, ctx: Context) -> Result<CommandOutcome, Error> {
+    pub async fn append(
+        &self,
+        request: AppendRequest,
+        ctx: Context,
+    ) -> Result<CommandOutcome, Error> {
         if request.events.is_empty() {
             return Err(Error::invalid("events", "at least one event is required"));
         }
-        if let Some(i) = request.events.iter().position(|e| e.stream_id != request.stream_id) {
-            return Err(Error::invalid(format!("events[{i}]"), "event targets another stream"));
+        if let Some(i) = request
+            .events
+            .iter()
+            .position(|e| e.stream_id != request.stream_id)
+        {
+            return Err(Error::invalid(
+                format!("events[{i}]"),
+                "event targets another stream",
+            ));
         }
         check_key(&ctx)?;
         let meta = UnitMeta {
@@ -243,7 +279,10 @@ impl Store {
             idempotency_key: ctx.idempotency_key,
             extra: ctx.metadata,
         };
-        let work = Work::Append { events: request.events, expected: request.expected };
+        let work = Work::Append {
+            events: request.events,
+            expected: request.expected,
+        };
         self.submit(work, meta).await
     }
 
@@ -292,7 +331,8 @@ impl Store {
     pub async fn read_all(&self, query: LogQuery) -> Result<Vec<RecordedEvent>, Error> {
         let mut query = query;
         query.limit = query.limit.min(MAX_PAGE);
-        self.read(move |tx| Ok(crate::read::read_log(tx, &query)?)).await
+        self.read(move |tx| Ok(crate::read::read_log(tx, &query)?))
+            .await
     }
 
     /// Calls `each` for every event after `after`, in order, page by page; returns how
@@ -345,7 +385,11 @@ impl Store {
     /// serialized with commands. Returns the number of events replayed.
     pub async fn rebuild_read_models(&self) -> Result<u64, Error> {
         let (reply, result) = oneshot::channel();
-        self.inner.jobs.send(Job::Rebuild(reply)).await.map_err(|_| Error::Closed)?;
+        self.inner
+            .jobs
+            .send(Job::Rebuild(reply))
+            .await
+            .map_err(|_| Error::Closed)?;
         result.await.map_err(|_| Error::Closed)?
     }
 

@@ -18,11 +18,19 @@ pub(crate) struct Readers {
 
 impl Readers {
     pub(crate) fn new(backend: Arc<dyn Backend>, max_idle: usize) -> Self {
-        Readers { backend, idle: Mutex::new(Vec::new()), max_idle }
+        Readers {
+            backend,
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+        }
     }
 
     /// Runs `read` in a read transaction and returns its result.
-    pub(crate) async fn run<T, F>(self: &Arc<Self>, jobs: &mpsc::Sender<Job>, read: F) -> Result<T, Error>
+    pub(crate) async fn run<T, F>(
+        self: &Arc<Self>,
+        jobs: &mpsc::Sender<Job>,
+        read: F,
+    ) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<T, Error> + Send + 'static,
@@ -33,14 +41,23 @@ impl Readers {
         let readers = Arc::clone(self);
         tokio::task::spawn_blocking(move || readers.run_blocking(read))
             .await
-            .map_err(|e| Error::HandlerFailed { command: "read".into(), message: e.to_string() })?
+            .map_err(|e| Error::HandlerFailed {
+                command: "read".into(),
+                message: e.to_string(),
+            })?
     }
 
-    fn run_blocking<T>(&self, read: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>) -> Result<T, Error> {
+    fn run_blocking<T>(
+        &self,
+        read: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let pooled = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let mut session = match pooled {
             Some(session) => session,
-            None => Session::new(self.backend.connect(Role::Reader)?, self.backend.dialect().placeholder),
+            None => Session::new(
+                self.backend.connect(Role::Reader)?,
+                self.backend.dialect().placeholder,
+            ),
         };
         session.conn.execute_batch("BEGIN")?;
         let result = read(&mut session.tx());

@@ -3,7 +3,9 @@
 use crate::app::App;
 use crate::backend::Dialect;
 use crate::command::HandlerError;
-use crate::event::{EventId, NewEvent, Position, RecordedEvent, StreamId, StreamVersion, Timestamp};
+use crate::event::{
+    EventId, NewEvent, Position, RecordedEvent, StreamId, StreamVersion, Timestamp,
+};
 use crate::sql::{SqlError, SqlErrorKind};
 use crate::{Error, ExpectedVersion, Tx, params};
 
@@ -45,7 +47,11 @@ pub(super) fn append(
     let mut versions = Versions::default();
     let mut recorded = Vec::with_capacity(events.len());
     for (i, event) in events.into_iter().enumerate() {
-        let expected = if i == 0 { first_expected.unwrap_or(event.expected) } else { event.expected };
+        let expected = if i == 0 {
+            first_expected.unwrap_or(event.expected)
+        } else {
+            event.expected
+        };
         let slot = versions.current(tx, &event.stream_id)?;
         let (_, actual, dirty) = &mut versions.0[slot];
         if !expected.matches(*actual) {
@@ -99,10 +105,11 @@ fn store_event(
         "metadata" => metadata.get(),
         "recorded_at" => recorded_at.0,
     };
-    tx.execute(INSERT_EVENT, &params).map_err(|e| match e.kind {
-        SqlErrorKind::UniqueViolation => Error::DuplicateEventId(id),
-        _ => Error::Database(e),
-    })?;
+    tx.execute(INSERT_EVENT, &params)
+        .map_err(|e| match e.kind {
+            SqlErrorKind::UniqueViolation => Error::DuplicateEventId(id),
+            _ => Error::Database(e),
+        })?;
     Ok(RecordedEvent {
         position,
         stream_id: event.stream_id,
@@ -131,12 +138,18 @@ pub(super) fn reduce(tx: &mut Tx<'_>, app: &App, event: &RecordedEvent) -> Resul
     for model in app.read_models() {
         model.apply(tx, event).map_err(|err| match err {
             HandlerError::Rejected(rejection) => Error::Rejected(rejection),
-            other => Error::ReducerFailed { read_model: model.name.clone(), message: other.to_string() },
+            other => Error::ReducerFailed {
+                read_model: model.name.clone(),
+                message: other.to_string(),
+            },
         })?;
     }
     Ok(())
 }
 
 fn json_err(err: serde_json::Error) -> Error {
-    Error::InvalidInput { field: Some("metadata".to_owned()), message: err.to_string() }
+    Error::InvalidInput {
+        field: Some("metadata".to_owned()),
+        message: err.to_string(),
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Job, Unit, WriterConfig};
+use crate::Error;
 use crate::app::App;
 use crate::backend::Dialect;
 use crate::command::CommandOutcome;
@@ -13,7 +14,6 @@ use crate::event::Position;
 use crate::metrics::StoreMetrics;
 use crate::sql::SqlError;
 use crate::tx::Session;
-use crate::Error;
 
 pub(crate) struct Writer {
     pub(super) session: Session,
@@ -79,7 +79,10 @@ impl Writer {
         while let Some(unit) = units.next() {
             if let Err(err) = self.run_in_savepoint(unit, &mut next, &mut done) {
                 let _ = self.exec("ROLLBACK");
-                let pending = done.into_iter().map(|(r, _)| r).chain(units.map(|u| u.reply));
+                let pending = done
+                    .into_iter()
+                    .map(|(r, _)| r)
+                    .chain(units.map(|u| u.reply));
                 return fail_all(pending, &err);
             }
         }
@@ -125,7 +128,10 @@ impl Writer {
             return fail_all(done.into_iter().map(|(r, _)| r), &err);
         }
         self.metrics.record_batch(size, started.elapsed());
-        let events: usize = done.iter().map(|(_, o)| if o.replayed { 0 } else { o.events.len() }).sum();
+        let events: usize = done
+            .iter()
+            .map(|(_, o)| if o.replayed { 0 } else { o.events.len() })
+            .sum();
         self.metrics.events_appended.inc_by(events as u64);
         self.metrics.commands_committed.inc_by(done.len() as u64);
         self.committed.send_if_modified(|current| {

@@ -20,16 +20,25 @@ struct StoredOutcome {
 }
 
 /// The stored outcome for `key`, if a command already succeeded with it.
-pub(super) fn lookup(tx: &mut Tx<'_>, key: &str, command: &str) -> Result<Option<CommandOutcome>, Error> {
+pub(super) fn lookup(
+    tx: &mut Tx<'_>,
+    key: &str,
+    command: &str,
+) -> Result<Option<CommandOutcome>, Error> {
     let stored: Option<String> = tx.query_scalar(
         "SELECT outcome FROM commands WHERE idempotency_key = :key",
         &params! { "key" => key },
     )?;
-    let Some(stored) = stored else { return Ok(None) };
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
     let stored: StoredOutcome = serde_json::from_str(&stored)
         .map_err(|e| SqlError::decode(format!("stored idempotent outcome is invalid: {e}")))?;
     if stored.command != command {
-        return Err(Error::IdempotencyKeyReused { key: key.to_owned(), first_command: stored.command });
+        return Err(Error::IdempotencyKeyReused {
+            key: key.to_owned(),
+            first_command: stored.command,
+        });
     }
     let events = match (stored.first, stored.last) {
         (Some(first), Some(last)) => crate::read::read_range(tx, Position(first), Position(last))?,
@@ -44,7 +53,12 @@ pub(super) fn lookup(tx: &mut Tx<'_>, key: &str, command: &str) -> Result<Option
 }
 
 /// Stores `outcome` under `key`.
-pub(super) fn record(tx: &mut Tx<'_>, key: &str, command: &str, outcome: &CommandOutcome) -> Result<(), Error> {
+pub(super) fn record(
+    tx: &mut Tx<'_>,
+    key: &str,
+    command: &str,
+    outcome: &CommandOutcome,
+) -> Result<(), Error> {
     let stored = StoredOutcome {
         command: command.to_owned(),
         command_id: outcome.command_id,

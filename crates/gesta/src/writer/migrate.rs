@@ -12,7 +12,10 @@ use crate::{Error, params};
 pub(super) fn run(session: &mut Session, dialect: &Dialect, app: &App) -> Result<(), Error> {
     let mut tx = session.tx();
     for ddl in dialect.schema {
-        tx.execute_batch(ddl).map_err(|source| Error::Migration { name: "gesta schema".into(), source })?;
+        tx.execute_batch(ddl).map_err(|source| Error::Migration {
+            name: "gesta schema".into(),
+            source,
+        })?;
     }
     for migration in app.migrations() {
         let name = format!("{}:{}", app.name(), migration.name);
@@ -23,8 +26,12 @@ pub(super) fn run(session: &mut Session, dialect: &Dialect, app: &App) -> Result
         if applied.is_some() {
             continue;
         }
-        apply(session, dialect, &name, migration.sql_for(dialect.name))
-            .map_err(|source| Error::Migration { name: name.clone(), source })?;
+        apply(session, dialect, &name, migration.sql_for(dialect.name)).map_err(|source| {
+            Error::Migration {
+                name: name.clone(),
+                source,
+            }
+        })?;
         tx = session.tx();
     }
     Ok(())
@@ -34,7 +41,10 @@ fn apply(session: &mut Session, dialect: &Dialect, name: &str, sql: &str) -> Res
     let mut tx = session.tx();
     tx.execute_batch("BEGIN")?;
     let result = tx.execute_batch(sql).and_then(|()| {
-        tx.execute(dialect.record_migration, &params! { "name" => name, "applied_at" => Timestamp::now().0 })
+        tx.execute(
+            dialect.record_migration,
+            &params! { "name" => name, "applied_at" => Timestamp::now().0 },
+        )
     });
     match result {
         Ok(_) => tx.execute_batch("COMMIT"),

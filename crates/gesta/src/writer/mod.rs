@@ -31,9 +31,15 @@ pub(crate) use unit::UnitMeta;
 /// What a unit of work produces its events from.
 pub(crate) enum Work {
     /// A command: run its handler.
-    Command { handler: Arc<dyn ErasedHandler>, payload: Box<dyn std::any::Any + Send> },
+    Command {
+        handler: Arc<dyn ErasedHandler>,
+        payload: Box<dyn std::any::Any + Send>,
+    },
     /// A direct append: the events are given; `expected` applies to the first one.
-    Append { events: Vec<NewEvent>, expected: ExpectedVersion },
+    Append {
+        events: Vec<NewEvent>,
+        expected: ExpectedVersion,
+    },
 }
 
 /// One command or append, with the channel its caller waits on.
@@ -74,13 +80,22 @@ pub(crate) fn spawn(
     migrate::run(&mut session, dialect, &app)?;
     let last = crate::read::last_position(&mut session.tx())?;
     let (committed, watcher) = watch::channel(last);
-    let writer = batch::Writer { session, app, dialect, config, metrics, committed };
+    let writer = batch::Writer {
+        session,
+        app,
+        dialect,
+        config,
+        metrics,
+        committed,
+    };
     std::thread::Builder::new()
         .name("gesta-writer".to_owned())
         .spawn(move || writer.run(jobs))
-        .map_err(|e| Error::Database(crate::sql::SqlError::new(
-            crate::sql::SqlErrorKind::Other,
-            format!("cannot start the writer thread: {e}"),
-        )))?;
+        .map_err(|e| {
+            Error::Database(crate::sql::SqlError::new(
+                crate::sql::SqlErrorKind::Other,
+                format!("cannot start the writer thread: {e}"),
+            ))
+        })?;
     Ok(watcher)
 }

@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use super::batch::Writer;
 use super::{Work, append, idempotency};
+use crate::Error;
 use crate::command::{CommandOutcome, HandlerError};
 use crate::sql::SqlErrorKind;
-use crate::Error;
 
 /// Who asked for a unit of work, and the metadata its events carry.
 #[derive(Debug, Clone)]
@@ -39,7 +39,10 @@ impl UnitMeta {
         }
         let correlation = self.correlation_id.clone().unwrap_or_else(|| id.clone());
         map.insert("correlation_id".into(), correlation.into());
-        map.insert("causation_id".into(), self.causation_id.clone().unwrap_or(id).into());
+        map.insert(
+            "causation_id".into(),
+            self.causation_id.clone().unwrap_or(id).into(),
+        );
         map
     }
 }
@@ -55,10 +58,15 @@ impl Writer {
         let deadline = self.config.command_deadline;
         let started = Instant::now();
         self.session.conn.set_deadline(Some(started + deadline));
-        let result = catch_unwind(AssertUnwindSafe(|| self.produce_and_append(work, meta, next)));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.produce_and_append(work, meta, next)
+        }));
         self.session.conn.set_deadline(None);
         let result = result.unwrap_or_else(|panic| {
-            Err(Error::HandlerPanicked { command: meta.label().to_owned(), message: panic_message(&panic) })
+            Err(Error::HandlerPanicked {
+                command: meta.label().to_owned(),
+                message: panic_message(&panic),
+            })
         });
         match result {
             Err(Error::Database(e)) if e.kind == SqlErrorKind::Interrupted => {
@@ -82,12 +90,23 @@ impl Writer {
             }
         }
         let (events, expected) = match work {
-            Work::Command { handler, payload } => {
-                (handler.run(&mut tx, payload).map_err(|e| handler_error(meta.label(), e))?, None)
-            }
+            Work::Command { handler, payload } => (
+                handler
+                    .run(&mut tx, payload)
+                    .map_err(|e| handler_error(meta.label(), e))?,
+                None,
+            ),
             Work::Append { events, expected } => (events, Some(expected)),
         };
-        let recorded = append::append(&mut tx, &self.app, self.dialect, events, expected, meta, next)?;
+        let recorded = append::append(
+            &mut tx,
+            &self.app,
+            self.dialect,
+            events,
+            expected,
+            meta,
+            next,
+        )?;
         let outcome = CommandOutcome {
             command_id: meta.command_id,
             position: recorded.last().map(|e| e.position),
@@ -105,8 +124,14 @@ fn handler_error(command: &str, err: HandlerError) -> Error {
     match err {
         HandlerError::Rejected(rejection) => Error::Rejected(rejection),
         HandlerError::Sql(sql) => Error::Database(sql),
-        HandlerError::Event(e) => Error::InvalidInput { field: None, message: e.to_string() },
-        HandlerError::Failed(message) => Error::HandlerFailed { command: command.to_owned(), message },
+        HandlerError::Event(e) => Error::InvalidInput {
+            field: None,
+            message: e.to_string(),
+        },
+        HandlerError::Failed(message) => Error::HandlerFailed {
+            command: command.to_owned(),
+            message,
+        },
     }
 }
 

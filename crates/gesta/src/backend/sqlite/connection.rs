@@ -27,13 +27,17 @@ pub(super) struct SqliteConnection {
 impl SqliteConnection {
     pub(super) fn open(path: &Path, flags: OpenFlags, synchronous: &str) -> Result<Self, SqlError> {
         let mut conn = rusqlite::Connection::open_with_flags(path, flags).map_err(map_err)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(map_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(256);
         if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(map_err)?;
         }
-        conn.pragma_update(None, "synchronous", synchronous).map_err(map_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
+        conn.pragma_update(None, "synchronous", synchronous)
+            .map_err(map_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(map_err)?;
         let deadline = Arc::new(AtomicU64::new(0));
         let epoch = Instant::now();
         let watched = Arc::clone(&deadline);
@@ -45,14 +49,20 @@ impl SqliteConnection {
             }),
         )
         .map_err(map_err)?;
-        Ok(SqliteConnection { conn, deadline, epoch })
+        Ok(SqliteConnection {
+            conn,
+            deadline,
+            epoch,
+        })
     }
 }
 
 impl Connection for SqliteConnection {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
-        let changed = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
+        let changed = stmt
+            .execute(rusqlite::params_from_iter(params.iter()))
+            .map_err(map_err)?;
         Ok(changed as u64)
     }
 
@@ -67,8 +77,10 @@ impl Connection for SqliteConnection {
         each: &mut dyn FnMut(&dyn RowRef) -> Result<(), SqlError>,
     ) -> Result<Vec<String>, SqlError> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
+        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(map_err)?;
         while let Some(row) = rows.next().map_err(map_err)? {
             each(&SqliteRow(row))?;
         }

@@ -1,0 +1,129 @@
+//! The HTTP API of a Gesta store (DESIGN.md section 3), on axum.
+//!
+//! # Layout
+//!
+//! - [`Api`]: builds the router: Gesta's routes plus the application's own.
+//! - `routes/`: one module per group of routes (`commands`, `streams`, `events`,
+//!   `health`, `metrics`, `openapi`).
+//! - [`Problem`]: RFC 9457 error bodies, and the one place errors become statuses.
+//! - [`wire`]: request and response bodies.
+//!
+//! ```no_run
+//! # async fn run(store: gesta::Store) -> std::io::Result<()> {
+//! let router = gesta_http::Api::new(store).into_router();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! gesta_http::serve(listener, router, std::future::pending()).await
+//! # }
+//! ```
+
+mod input;
+mod problem;
+mod routes;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use gesta::Store;
+use prometheus_client::registry::Registry;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+pub use problem::{Problem, ProblemBody};
+use routes::ApiState;
+
+/// The default largest request body: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Builds the HTTP router of a store.
+pub struct Api {
+    store: Store,
+    app_routes: Router,
+    openapi: utoipa::openapi::OpenApi,
+    body_limit: usize,
+}
+
+impl Api {
+    /// Gesta's routes over `store`.
+    pub fn new(store: Store) -> Self {
+        Api {
+            store,
+            app_routes: Router::new(),
+            openapi: routes::openapi::GestaApi::openapi(),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Adds the application's own routes (read-model queries), with their state applied.
+    pub fn routes(mut self, router: Router) -> Self {
+        self.app_routes = self.app_routes.merge(router);
+        self
+    }
+
+    /// Merges the application's OpenAPI paths into `/openapi.json`.
+    pub fn openapi(mut self, doc: utoipa::openapi::OpenApi) -> Self {
+        self.openapi.merge(doc);
+        self
+    }
+
+    /// The largest request body accepted (413 beyond it).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The finished router.
+    pub fn into_router(self) -> Router {
+        let mut registry = Registry::with_prefix("gesta");
+        self.store.metrics().register(&mut registry);
+        let state = ApiState {
+            store: self.store,
+            registry: Arc::new(registry),
+            openapi: Arc::new(self.openapi),
+        };
+        Router::new()
+            .route("/commands/{name}", post(routes::commands::run))
+            .route(
+                "/streams/{stream}",
+                post(routes::streams::append).get(routes::streams::read),
+            )
+            .route("/events", get(routes::events::list))
+            .route("/healthz", get(routes::health::health))
+            .route("/metrics", get(routes::metrics::metrics))
+            .route("/openapi.json", get(routes::openapi::document))
+            .with_state(state)
+            .merge(self.app_routes)
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(DefaultBodyLimit::max(self.body_limit))
+            .layer(TraceLayer::new_for_http())
+    }
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("no such route")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this route does not accept that method",
+    )
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains connections.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

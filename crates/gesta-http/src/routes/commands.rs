@@ -1,0 +1,80 @@
+//! `POST /commands/{name}`: run a command.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use gesta::Context;
+
+use super::ApiState;
+use crate::input::{header_text, json_body};
+use crate::problem::Problem;
+use crate::wire::{CommandResponse, cloudevents};
+
+/// Run a command. The body is the command's data.
+#[utoipa::path(
+    post,
+    path = "/commands/{name}",
+    params(
+        ("name" = String, Path, description = "The command's name"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key; a retry returns the first outcome"),
+        ("X-Correlation-Id" = Option<String>, Header, description = "Correlation id for the events' metadata"),
+    ),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Committed", body = CommandResponse),
+        (status = 400, description = "Malformed or invalid input", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown command, or something it refers to", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Conflict", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Rejected by the handler", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded; see Retry-After", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+    ),
+    tag = "commands"
+)]
+pub(crate) async fn run(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    if !state.store.app().has_command(&name) {
+        return Err(gesta::Error::UnknownCommand(name).into());
+    }
+    let body = json_body(&headers, body)?;
+    let ctx = context(&headers)?;
+    // Run on its own task: a client that disconnects never cancels the command.
+    let store = state.store.clone();
+    let outcome = tokio::spawn(async move { store.dispatch_json(&name, &body, ctx).await })
+        .await
+        .map_err(|e| {
+            Problem::from(gesta::Error::HandlerFailed {
+                command: "dispatch".into(),
+                message: e.to_string(),
+            })
+        })??;
+    let body = CommandResponse {
+        command_id: outcome.command_id.to_string(),
+        position: outcome.position.map(|p| p.0),
+        events: cloudevents(&outcome.events),
+    };
+    let mut response = Json(body).into_response();
+    if outcome.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// The caller context from `Idempotency-Key` and `X-Correlation-Id`.
+pub(crate) fn context(headers: &HeaderMap) -> Result<Context, Problem> {
+    Ok(Context {
+        idempotency_key: header_text(headers, "idempotency-key")?,
+        correlation_id: header_text(headers, "x-correlation-id")?,
+        ..Context::default()
+    })
+}

@@ -1,0 +1,21 @@
+//! One module per group of routes.
+
+pub(crate) mod commands;
+pub(crate) mod events;
+pub(crate) mod health;
+pub(crate) mod metrics;
+pub(crate) mod openapi;
+pub(crate) mod streams;
+
+use std::sync::Arc;
+
+use gesta::Store;
+use prometheus_client::registry::Registry;
+
+/// What every Gesta route handler gets.
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    pub(crate) store: Store,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
+}

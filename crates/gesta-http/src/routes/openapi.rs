@@ -1,0 +1,33 @@
+//! `GET /openapi.json`: the OpenAPI document, generated from the route annotations.
+
+use axum::Json;
+use axum::extract::State;
+use utoipa::OpenApi;
+
+use super::ApiState;
+
+/// Gesta's own routes; applications merge theirs in.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Gesta",
+        description = "Event-sourced data store: commands, the log, read models"
+    ),
+    paths(
+        super::commands::run,
+        super::streams::append,
+        super::streams::read,
+        super::events::list,
+        super::health::health,
+        super::metrics::metrics,
+        document,
+    ),
+    components(schemas(crate::problem::ProblemBody, crate::wire::CloudEventDoc))
+)]
+pub(crate) struct GestaApi;
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")), tag = "operations")]
+pub(crate) async fn document(State(state): State<ApiState>) -> Json<utoipa::openapi::OpenApi> {
+    Json((*state.openapi).clone())
+}

@@ -1,0 +1,68 @@
+//! The `accounts` read model: one row per account with its balance.
+
+use gesta::event::RecordedEvent;
+use gesta::{HandlerError, Migration, ReadModel, Tx, params};
+
+use crate::commands::{Deposit, OpenAccount, Transfer, Withdraw};
+
+/// Creates the `accounts` table (same SQL on every backend).
+pub fn migration() -> Migration {
+    Migration::new(
+        "0001_accounts",
+        "CREATE TABLE accounts (
+            id      VARCHAR(64)  PRIMARY KEY,
+            owner   VARCHAR(200) NOT NULL,
+            balance BIGINT       NOT NULL CHECK (balance >= 0)
+        )",
+    )
+}
+
+/// The read model and its reducer.
+pub fn read_model() -> ReadModel {
+    ReadModel::new("accounts", &["accounts"], reduce)
+}
+
+/// The balance of account `id`, or `None` if it does not exist.
+pub fn balance(tx: &mut Tx<'_>, id: &str) -> Result<Option<u64>, gesta::sql::SqlError> {
+    tx.query_scalar(
+        "SELECT balance FROM accounts WHERE id = :id",
+        &params! { "id" => id },
+    )
+}
+
+const ADD: &str = "UPDATE accounts SET balance = balance + :amount WHERE id = :id";
+const SUBTRACT: &str = "UPDATE accounts SET balance = balance - :amount WHERE id = :id";
+
+/// Applies one event to the `accounts` table.
+pub fn reduce(tx: &mut Tx<'_>, event: &RecordedEvent) -> Result<(), HandlerError> {
+    match event.event_type.as_str() {
+        "AccountOpened" => {
+            let e: OpenAccount = event.data_as()?;
+            tx.execute(
+                "INSERT INTO accounts (id, owner, balance) VALUES (:id, :owner, 0)",
+                &params! { "id" => e.account_id, "owner" => e.owner },
+            )?;
+        }
+        "Deposited" => {
+            let e: Deposit = event.data_as()?;
+            tx.execute(ADD, &params! { "id" => e.account_id, "amount" => e.amount })?;
+        }
+        "Withdrawn" => {
+            let e: Withdraw = event.data_as()?;
+            tx.execute(
+                SUBTRACT,
+                &params! { "id" => e.account_id, "amount" => e.amount },
+            )?;
+        }
+        "TransferSent" => {
+            let e: Transfer = event.data_as()?;
+            tx.execute(SUBTRACT, &params! { "id" => e.from, "amount" => e.amount })?;
+        }
+        "TransferReceived" => {
+            let e: Transfer = event.data_as()?;
+            tx.execute(ADD, &params! { "id" => e.to, "amount" => e.amount })?;
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Bank commands and their handlers. Each reads the `accounts` read model inside the
+//! write transaction and turns the command into events, or refuses it.
+
+use gesta::event::NewEvent;
+use gesta::{Command, ExpectedVersion, HandlerError, Rejection, Tx};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts;
+
+/// The largest amount one command may move, in cents (keeps sums far from overflow).
+pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
+
+/// Opens an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAccount {
+    /// The new account's id (1 to 64 characters).
+    pub account_id: String,
+    /// Its owner.
+    pub owner: String,
+}
+
+/// Puts money into an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deposit {
+    /// The account.
+    pub account_id: String,
+    /// Cents, positive.
+    pub amount: u64,
+}
+
+/// Takes money out of an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withdraw {
+    /// The account.
+    pub account_id: String,
+    /// Cents, positive, at most the balance.
+    pub amount: u64,
+}
+
+/// Moves money between two accounts: one event on each account's stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// The account debited.
+    pub from: String,
+    /// The account credited.
+    pub to: String,
+    /// Cents, positive, at most `from`'s balance.
+    pub amount: u64,
+}
+
+impl Command for OpenAccount {
+    const NAME: &'static str = "OpenAccount";
+}
+impl Command for Deposit {
+    const NAME: &'static str = "Deposit";
+}
+impl Command for Withdraw {
+    const NAME: &'static str = "Withdraw";
+}
+impl Command for Transfer {
+    const NAME: &'static str = "Transfer";
+}
+
+/// The stream of account `id`.
+pub fn stream(id: &str) -> String {
+    format!("account-{id}")
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), Rejection> {
+    if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+        return Err(Rejection::invalid(
+            field,
+            "must be 1 to 64 characters, no control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_amount(amount: u64) -> Result<(), Rejection> {
+    if amount == 0 || amount > MAX_AMOUNT {
+        return Err(Rejection::invalid(
+            "amount",
+            format!("must be a positive integer of cents, at most {MAX_AMOUNT}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The balance of `id`, or a 404 rejection naming it.
+fn balance(tx: &mut Tx<'_>, id: &str) -> Result<u64, HandlerError> {
+    accounts::balance(tx, id)?
+        .ok_or_else(|| Rejection::not_found(format!("account {id:?} does not exist")).into())
+}
+
+/// `OpenAccount`: refused with 409 if the account exists.
+pub fn open_account(tx: &mut Tx<'_>, cmd: OpenAccount) -> Result<Vec<NewEvent>, HandlerError> {
+    check_id("account_id", &cmd.account_id)?;
+    if cmd.owner.trim().is_empty() || cmd.owner.len() > 200 {
+        return Err(Rejection::invalid("owner", "must be 1 to 200 characters").into());
+    }
+    if accounts::balance(tx, &cmd.account_id)?.is_some() {
+        return Err(
+            Rejection::conflict(format!("account {:?} already exists", cmd.account_id)).into(),
+        );
+    }
+    let event = NewEvent::new(stream(&cmd.account_id), "AccountOpened", &cmd)?
+        .expect_version(ExpectedVersion::NoStream);
+    Ok(vec![event])
+}
+
+/// `Deposit`: the account must exist.
+pub fn deposit(tx: &mut Tx<'_>, cmd: Deposit) -> Result<Vec<NewEvent>, HandlerError> {
+    check_amount(cmd.amount)?;
+    balance(tx, &cmd.account_id)?;
+    Ok(vec![NewEvent::new(
+        stream(&cmd.account_id),
+        "Deposited",
+        &cmd,
+    )?])
+}
+
+/// `Withdraw`: refused with 422 if the balance is too low.
+pub fn withdraw(tx: &mut Tx<'_>, cmd: Withdraw) -> Result<Vec<NewEvent>, HandlerError> {
+    check_amount(cmd.amount)?;
+    let available = balance(tx, &cmd.account_id)?;
+    if available < cmd.amount {
+        return Err(insufficient(&cmd.account_id, available, cmd.amount));
+    }
+    Ok(vec![NewEvent::new(
+        stream(&cmd.account_id),
+        "Withdrawn",
+        &cmd,
+    )?])
+}
+
+/// `Transfer`: both accounts must exist and differ; `from` must cover the amount.
+pub fn transfer(tx: &mut Tx<'_>, cmd: Transfer) -> Result<Vec<NewEvent>, HandlerError> {
+    check_amount(cmd.amount)?;
+    check_id("from", &cmd.from)?;
+    check_id("to", &cmd.to)?;
+    if cmd.from == cmd.to {
+        return Err(Rejection::invalid("to", "must differ from `from`").into());
+    }
+    let available = balance(tx, &cmd.from)?;
+    balance(tx, &cmd.to)?;
+    if available < cmd.amount {
+        return Err(insufficient(&cmd.from, available, cmd.amount));
+    }
+    Ok(vec![
+        NewEvent::new(stream(&cmd.from), "TransferSent", &cmd)?,
+        NewEvent::new(stream(&cmd.to), "TransferReceived", &cmd)?,
+    ])
+}
+
+fn insufficient(id: &str, available: u64, wanted: u64) -> HandlerError {
+    Rejection::unprocessable(format!(
+        "insufficient funds: account {id:?} has {available} cents, {wanted} requested"
+    ))
+    .into()
+}

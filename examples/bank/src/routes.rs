@@ -1,0 +1,72 @@
+//! The bank's own query route: `GET /accounts/{id}`.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use gesta::{Store, params};
+use gesta_http::Problem;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+/// An account as `GET /accounts/{id}` returns it.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Account {
+    /// The account id.
+    pub id: String,
+    /// Its owner.
+    pub owner: String,
+    /// Balance in cents.
+    pub balance: i64,
+}
+
+/// Read one account from the read model.
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}",
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, body = Account),
+        (status = 404, description = "No such account", body = gesta_http::ProblemBody, content_type = "application/problem+json"),
+    ),
+    tag = "bank"
+)]
+async fn account(
+    State(store): State<Store>,
+    Path(id): Path<String>,
+) -> Result<Json<Account>, Problem> {
+    let rows = store
+        .query(
+            "SELECT id, owner, balance FROM accounts WHERE id = :id",
+            params! { "id" => id.as_str() },
+        )
+        .await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| Problem::not_found(format!("account {id:?} does not exist")))?;
+    let account = Account {
+        id: row.get("id").map_err(gesta::Error::from)?,
+        owner: row.get("owner").map_err(gesta::Error::from)?,
+        balance: row.get("balance").map_err(gesta::Error::from)?,
+    };
+    Ok(Json(account))
+}
+
+/// The OpenAPI paths of the bank's routes.
+#[derive(OpenApi)]
+#[openapi(paths(account), components(schemas(Account)))]
+pub struct BankApi;
+
+/// The bank's routes, with `store` as their state.
+pub fn router(store: Store) -> Router {
+    Router::new()
+        .route("/accounts/{id}", get(account))
+        .with_state(store)
+}
+
+/// The full HTTP API: Gesta's routes plus the bank's.
+pub fn api(store: Store) -> Router {
+    gesta_http::Api::new(store.clone())
+        .routes(router(store))
+        .openapi(BankApi::openapi())
+        .into_router()
+}

@@ -1,0 +1,64 @@
+//! The example server's command line: `--db` and `--listen`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+/// Runs the bank example: a Gesta store with the bank application behind HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "bank", about = "Gesta's bank example server")]
+pub struct Args {
+    /// Database URL: sqlite://FILE or sqlite::memory:
+    #[arg(long, default_value = "sqlite://bank.db", env = "GESTA_DB")]
+    pub db: String,
+    /// Address to listen on (port 0 picks a free one; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "GESTA_LISTEN")]
+    pub listen: SocketAddr,
+}
+
+/// Parses the command line and serves until Ctrl-C or SIGTERM.
+pub fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let store = gesta::Store::open(&args.db, crate::app())
+        .await
+        .with_context(|| format!("opening {}", args.db))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("bank listening on http://{addr} (db {})", args.db);
+    gesta_http::serve(listener, crate::routes::api(store), shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
