@@ -1,0 +1,39 @@
+//! `gesta`: the command line of a Gesta store.
+//!
+//! - `gesta events --db URL [--after P] [--limit N] [--type T]... [--stream S]... [--json]`
+//! - `gesta stats --db URL [--json]`
+
+mod events;
+mod open;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+/// Read and inspect a Gesta event store.
+#[derive(Debug, Parser)]
+#[command(name = "gesta", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print events of the global log in position order.
+    Events(events::Args),
+    /// Summarize a store: events, streams, positions, events per type.
+    Stats(stats::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Events(args) => events::run(args).await,
+            Command::Stats(args) => stats::run(args).await,
+        }
+    })
+}

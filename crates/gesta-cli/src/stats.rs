@@ -1,0 +1,33 @@
+//! `gesta stats`: summarize a store.
+
+/// Arguments of `gesta stats`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Database URL, e.g. sqlite://bank.db
+    #[arg(long, env = "GESTA_DB")]
+    db: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    let store = crate::open::existing(&args.db).await?;
+    let stats = store.stats().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(());
+    }
+    println!("events:           {}", stats.events);
+    println!("streams:          {}", stats.streams);
+    println!(
+        "positions:        {}..={}",
+        stats.first_position, stats.last_position
+    );
+    println!("idempotency keys: {}", stats.idempotency_keys);
+    println!("events per type:");
+    for t in &stats.types {
+        println!("  {:>10}  {}", t.count, t.event_type);
+    }
+    Ok(())
+}
