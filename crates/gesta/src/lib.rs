@@ -79,3 +79,8 @@ pub use store::{
     AppendRequest, Context, Health, MAX_PAGE, Stats, Store, StoreBuilder, StoreOptions, TypeCount,
 };
 pub use tx::Tx;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
