@@ -133,11 +133,13 @@ fn merged_metadata(
     serde_json::to_string(&map).map_err(json_err)
 }
 
-/// Applies every read model's reducer to `event`.
+/// Applies every read model's reducer to `event`. A statement interrupted at the
+/// command's deadline stays a database error, so the writer reports the deadline.
 pub(super) fn reduce(tx: &mut Tx<'_>, app: &App, event: &RecordedEvent) -> Result<(), Error> {
     for model in app.read_models() {
         model.apply(tx, event).map_err(|err| match err {
             HandlerError::Rejected(rejection) => Error::Rejected(rejection),
+            HandlerError::Sql(e) if e.kind == SqlErrorKind::Interrupted => Error::Database(e),
             other => Error::ReducerFailed {
                 read_model: model.name.clone(),
                 message: other.to_string(),

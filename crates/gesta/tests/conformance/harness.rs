@@ -1,0 +1,165 @@
+//! The backends under test and the `conformance!` macro that runs each test body
+//! against every one of them.
+//!
+//! Adding a backend is one line in `conformance!` plus a [`Kind`] variant that says
+//! how to provision it. Server backends are read from the environment
+//! (`GESTA_TEST_POSTGRES_URL`, `GESTA_TEST_MYSQL_URL`); when the variable is unset the
+//! backend is left out and the suite says so on stderr (once per backend, past the
+//! test harness's output capture). When the server backends land, `provision` must
+//! give every test a fresh database (as `#[sqlx::test]` does): the suite expects an
+//! empty log at the start of each test.
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::Once;
+
+use gesta::{Store, StoreBuilder, StoreOptions};
+use tempfile::TempDir;
+
+/// Instantiates each test body `$test` (an `async fn(Backend)` in the calling module)
+/// once per backend, as `$test::sqlite_memory`, `$test::sqlite_file`, ...
+macro_rules! conformance {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            conformance!(@on $test, sqlite_memory, SqliteMemory);
+            conformance!(@on $test, sqlite_file, SqliteFile);
+            conformance!(@on $test, postgres, Postgres);
+            conformance!(@on $test, mysql, Mysql);
+        }
+    )+};
+    (@on $test:ident, $backend:ident, $kind:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $backend() {
+            $crate::harness::run($crate::harness::Kind::$kind, super::$test).await;
+        }
+    };
+}
+
+/// A backend the suite knows how to provision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `sqlite::memory:`: a fresh database per store.
+    SqliteMemory,
+    /// A SQLite file in a fresh temporary directory.
+    SqliteFile,
+    /// PostgreSQL from `GESTA_TEST_POSTGRES_URL` (a later issue).
+    Postgres,
+    /// MySQL/MariaDB from `GESTA_TEST_MYSQL_URL` (a later issue).
+    Mysql,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::SqliteMemory => "sqlite_memory",
+            Kind::SqliteFile => "sqlite_file",
+            Kind::Postgres => "postgres",
+            Kind::Mysql => "mysql",
+        }
+    }
+
+    /// The environment variable holding the server URL, for server backends.
+    fn env(self) -> Option<&'static str> {
+        match self {
+            Kind::SqliteMemory | Kind::SqliteFile => None,
+            Kind::Postgres => Some("GESTA_TEST_POSTGRES_URL"),
+            Kind::Mysql => Some("GESTA_TEST_MYSQL_URL"),
+        }
+    }
+}
+
+/// One provisioned backend: a database URL no other test uses.
+#[derive(Debug)]
+pub struct Backend {
+    kind: Kind,
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+impl Backend {
+    /// A fresh database of `kind`, or why it is left out.
+    fn provision(kind: Kind) -> Result<Backend, String> {
+        let (url, dir) = match (kind, kind.env()) {
+            (Kind::SqliteMemory, _) => ("sqlite::memory:".to_owned(), None),
+            (Kind::SqliteFile, _) => {
+                let dir = tempfile::tempdir().map_err(|e| format!("no temp dir: {e}"))?;
+                let path = dir.path().join("conformance.db");
+                (format!("sqlite://{}", path.display()), Some(dir))
+            }
+            (_, Some(var)) => match std::env::var(var) {
+                Ok(url) if !url.is_empty() => (url, None),
+                _ => return Err(format!("set {var} to run it")),
+            },
+            (_, None) => return Err("no way to provision it".to_owned()),
+        };
+        Ok(Backend {
+            kind,
+            url,
+            _dir: dir,
+        })
+    }
+
+    /// The backend's name, as in the test names.
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// Whether a store opened again on [`Backend::url`] sees what an earlier one wrote.
+    pub fn survives_reopen(&self) -> bool {
+        self.kind != Kind::SqliteMemory
+    }
+
+    /// A builder for the suite's app on this backend.
+    pub fn builder(&self) -> StoreBuilder {
+        Store::builder(crate::app::app()).url(&self.url)
+    }
+
+    /// Opens the suite's app with default options.
+    pub async fn open(&self) -> Store {
+        self.open_with(StoreOptions::default()).await
+    }
+
+    /// Opens the suite's app with `options`.
+    pub async fn open_with(&self, options: StoreOptions) -> Store {
+        self.builder()
+            .options(options)
+            .open()
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {} ({}): {e}", self.name(), self.url))
+    }
+
+    /// Says on stderr that this test does not apply to this backend.
+    pub fn not_applicable(&self, test: &str, why: &str) {
+        say(&format!(
+            "conformance: {test} left out on {}: {why}",
+            self.name()
+        ));
+    }
+}
+
+/// Runs `test` on a fresh backend of `kind`, or reports that the backend is left out.
+pub async fn run<F, Fut>(kind: Kind, test: F)
+where
+    F: FnOnce(Backend) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    match Backend::provision(kind) {
+        Ok(backend) => test(backend).await,
+        Err(why) => left_out(kind, &why),
+    }
+}
+
+fn left_out(kind: Kind, why: &str) {
+    static ONCE: [Once; 4] = [const { Once::new() }; 4];
+    ONCE[kind as usize].call_once(|| {
+        say(&format!(
+            "conformance: backend {} left out: {why}",
+            kind.name()
+        ));
+    });
+}
+
+/// Writes to the real stderr: `eprintln!` output of passing tests is captured.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}

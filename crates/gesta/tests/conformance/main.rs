@@ -1,0 +1,29 @@
+//! The store conformance suite: every test body is written once, as an
+//! `async fn(Backend)`, and instantiated once per backend by [`conformance!`]
+//! (like ripgrep's `rgtest!`). A behaviour that differs between backends is a bug.
+//!
+//! Run it with `cargo test -p gesta --test conformance`; one backend only with a
+//! filter such as `cargo test -p gesta --test conformance sqlite_file`.
+//!
+//! - `harness`: the backends, the `conformance!` macro, how a fresh store is made.
+//! - `app`: the tiny application the suite drives (not the bank: the suite covers
+//!   the library itself).
+//! - `check`: shared assertions (gap-free log, read-model snapshots).
+//! - one module per area of the contract (DESIGN.md sections 1 and 2).
+//! - `sqlite`: the few tests that are truly specific to SQLite.
+
+#[macro_use]
+mod harness;
+
+mod app;
+mod check;
+
+mod append;
+mod group_commit;
+mod idempotency;
+mod limits;
+mod metadata;
+mod middleware;
+mod reads;
+mod rebuild;
+mod sqlite;

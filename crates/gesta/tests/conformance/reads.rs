@@ -1,0 +1,144 @@
+//! Reading: one stream by version, the global log with filters, full scans.
+
+use std::sync::{Arc, Mutex};
+
+use gesta::event::{Position, RecordedEvent, StreamVersion};
+use gesta::{Error, LogQuery, MAX_PAGE};
+
+use crate::app::{Note, Other};
+use crate::check::{self, sid};
+use crate::harness::Backend;
+
+conformance!(
+    read_stream_pages,
+    read_stream_not_found,
+    read_all_filters,
+    scan_past_one_page
+);
+
+fn versions(events: &[RecordedEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.stream_version.0).collect()
+}
+
+fn positions(events: &[RecordedEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.position.0).collect()
+}
+
+async fn read_stream_pages(b: Backend) {
+    let store = b.open().await;
+    store.dispatch(Note::new("page-1", "a", 6)).await.unwrap();
+    store.dispatch(Note::new("page-2", "b", 1)).await.unwrap();
+    store.dispatch(Note::new("page-1", "c", 4)).await.unwrap();
+    let stream = sid("page-1");
+    let read = |from: u64, limit: usize| store.read_stream(&stream, StreamVersion(from), limit);
+    assert_eq!(
+        versions(&read(1, 100).await.unwrap()),
+        (1..=10).collect::<Vec<_>>()
+    );
+    assert_eq!(versions(&read(4, 3).await.unwrap()), [4, 5, 6]);
+    assert_eq!(versions(&read(9, 5).await.unwrap()), [9, 10]);
+    assert_eq!(positions(&read(6, 2).await.unwrap()), [6, 8]);
+    assert!(
+        read(11, 5).await.unwrap().is_empty(),
+        "past the end is empty"
+    );
+    assert!(
+        read(1, 0).await.unwrap().is_empty(),
+        "limit 0 reads nothing"
+    );
+    let all = read(1, 100).await.unwrap();
+    assert!(all.iter().all(|e| e.stream_id == stream));
+    check::gap_free_log(&store).await;
+}
+
+async fn read_stream_not_found(b: Backend) {
+    let store = b.open().await;
+    let missing = store
+        .read_stream(&sid("nothing-1"), StreamVersion(1), 10)
+        .await;
+    assert!(matches!(&missing, Err(Error::StreamNotFound(s)) if *s == sid("nothing-1")));
+    store
+        .dispatch(Note::new("nothing-2", "a", 1))
+        .await
+        .unwrap();
+    let missing = store
+        .read_stream(&sid("nothing-1"), StreamVersion(1), 10)
+        .await;
+    assert!(
+        matches!(missing, Err(Error::StreamNotFound(_))),
+        "{missing:?}"
+    );
+}
+
+async fn read_all_filters(b: Backend) {
+    let store = b.open().await;
+    store.dispatch(Note::new("a-1", "x", 3)).await.unwrap(); // 1, 2, 3
+    store
+        .dispatch(Other {
+            stream: "b-1".into(),
+        })
+        .await
+        .unwrap(); // 4
+    store.dispatch(Note::new("a-2", "y", 2)).await.unwrap(); // 5, 6
+    store
+        .dispatch(Other {
+            stream: "b-1".into(),
+        })
+        .await
+        .unwrap(); // 7
+    let read = |q: LogQuery| async { positions(&store.read_all(q).await.unwrap()) };
+    let from = |p: u64| LogQuery::after(Position(p));
+    assert_eq!(read(from(0)).await, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(read(from(3)).await, [4, 5, 6, 7]);
+    assert_eq!(read(from(2).limit(2)).await, [3, 4]);
+    assert!(read(from(7)).await.is_empty());
+    assert!(read(from(100)).await.is_empty());
+    assert_eq!(read(from(0).event_type("Othered")).await, [4, 7]);
+    assert_eq!(read(from(0).stream(sid("a-2"))).await, [5, 6]);
+    let two_streams = from(0).stream(sid("a-1")).stream(sid("b-1"));
+    assert_eq!(read(two_streams).await, [1, 2, 3, 4, 7]);
+    let two_types = from(0).event_type("Othered").event_type("Noted");
+    assert_eq!(read(two_types).await, [1, 2, 3, 4, 5, 6, 7]);
+    assert!(
+        read(from(0).event_type("Noted").stream(sid("b-1")))
+            .await
+            .is_empty()
+    );
+    assert_eq!(read(from(2).event_type("Noted").limit(2)).await, [3, 5]);
+    assert!(read(from(0).event_type("Nothing")).await.is_empty());
+}
+
+/// More events than one page: `scan` returns every one, in order; `read_all` caps a
+/// page at `MAX_PAGE`.
+async fn scan_past_one_page(b: Backend) {
+    let store = b.open().await;
+    let per_command = 1_005;
+    for i in 0..10 {
+        let note = Note::new(&format!("bulk-{}", i % 3), &format!("t{i}"), per_command);
+        store.dispatch(note).await.unwrap();
+    }
+    let total = 10 * u64::from(per_command);
+    assert!(total > MAX_PAGE as u64);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let count = store.scan(Position(0), move |e| {
+        sink.lock().unwrap().push(e.position.0)
+    });
+    assert_eq!(count.await.unwrap(), total);
+    assert_eq!(*seen.lock().unwrap(), (1..=total).collect::<Vec<_>>());
+
+    let tail = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&tail);
+    let count = store.scan(Position(total - 60), move |e| {
+        sink.lock().unwrap().push(e.position.0)
+    });
+    assert_eq!(count.await.unwrap(), 60);
+    assert_eq!(
+        *tail.lock().unwrap(),
+        (total - 59..=total).collect::<Vec<_>>()
+    );
+
+    let page = store.read_all(LogQuery::after(Position(0)).limit(2 * MAX_PAGE));
+    assert_eq!(page.await.unwrap().len(), MAX_PAGE);
+    check::gap_free_log(&store).await;
+}
