@@ -7,6 +7,7 @@
 //!   `health`, `metrics`, `openapi`).
 //! - [`Problem`]: RFC 9457 error bodies, and the one place errors become statuses.
 //! - [`wire`]: request and response bodies.
+//! - [`serve`]: runs a router on a TCP listener until shutdown.
 //!
 //! ```no_run
 //! # async fn run(store: gesta::Store) -> std::io::Result<()> {
@@ -19,9 +20,9 @@
 mod input;
 mod problem;
 mod routes;
+mod serve;
 pub mod wire;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
@@ -35,6 +36,7 @@ use utoipa::OpenApi;
 
 pub use problem::{Problem, ProblemBody};
 use routes::ApiState;
+pub use serve::serve;
 
 /// The default largest request body: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -115,15 +117,4 @@ async fn method_not_allowed() -> Problem {
         "Method not allowed",
         "this route does not accept that method",
     )
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then drains connections.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

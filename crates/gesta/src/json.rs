@@ -32,10 +32,11 @@ fn path_error(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
         };
     }
     let message = strip_location(&inner.to_string());
-    let field = if path == "." {
-        missing_field(&message)
-    } else {
-        Some(path)
+    // serde reports a missing field at the path of the object that lacks it.
+    let field = match (path.as_str(), missing_field(&message)) {
+        (".", missing) => missing,
+        (_, Some(name)) => Some(format!("{path}.{name}")),
+        (_, None) => Some(path),
     };
     Error::InvalidInput { field, message }
 }
@@ -48,7 +49,7 @@ fn strip_location(message: &str) -> String {
     }
 }
 
-/// serde reports a missing top-level field as "missing field `name`" at path ".".
+/// The `name` of serde's "missing field `name`" message.
 fn missing_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix("missing field `")?;
     Some(rest.split('`').next()?.to_owned())

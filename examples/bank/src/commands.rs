@@ -115,6 +115,7 @@ pub fn open_account(tx: &mut Tx<'_>, cmd: OpenAccount) -> Result<Vec<NewEvent>, 
 /// `Deposit`: the account must exist.
 pub fn deposit(tx: &mut Tx<'_>, cmd: Deposit) -> Result<Vec<NewEvent>, HandlerError> {
     check_amount(cmd.amount)?;
+    check_id("account_id", &cmd.account_id)?;
     balance(tx, &cmd.account_id)?;
     Ok(vec![NewEvent::new(
         stream(&cmd.account_id),
@@ -126,6 +127,7 @@ pub fn deposit(tx: &mut Tx<'_>, cmd: Deposit) -> Result<Vec<NewEvent>, HandlerEr
 /// `Withdraw`: refused with 422 if the balance is too low.
 pub fn withdraw(tx: &mut Tx<'_>, cmd: Withdraw) -> Result<Vec<NewEvent>, HandlerError> {
     check_amount(cmd.amount)?;
+    check_id("account_id", &cmd.account_id)?;
     let available = balance(tx, &cmd.account_id)?;
     if available < cmd.amount {
         return Err(insufficient(&cmd.account_id, available, cmd.amount));
