@@ -5,6 +5,8 @@
 //! idempotency, reducers) lives once, above it, in [`crate::writer`].
 //! Adding a database is a new module here plus the conformance suite passing.
 
+pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 mod url;
 
@@ -12,7 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use url::{DbUrl, UrlError};
+pub use url::{DbUrl, ServerConfig, UrlError};
 
 use crate::sql::{Placeholder, RowRef, SqlError, Value};
 
@@ -34,8 +36,9 @@ pub struct Dialect {
     pub placeholder: Placeholder,
     /// DDL creating Gesta's own tables, one statement per entry, idempotent.
     pub schema: &'static [&'static str],
-    /// Starts the writer's transaction (takes the write lock where that matters).
-    pub begin: &'static str,
+    /// Statements that start the writer's transaction and take the write lock, so that
+    /// writers in several processes take turns and positions follow commit order.
+    pub begin: &'static [&'static str],
     /// Inserts or updates `streams(stream_id, version)` from `:stream_id`, `:version`.
     pub upsert_stream: &'static str,
     /// Records a migration name in `gesta_migrations` unless present (`:name`, `:applied_at`).
@@ -83,9 +86,12 @@ pub trait Connection: Send {
     fn set_deadline(&mut self, deadline: Option<Instant>);
 }
 
-/// Opens the backend a URL names (`sqlite://file.db`, `sqlite::memory:`).
+/// Opens the backend a URL names (`sqlite://file.db`, `sqlite::memory:`,
+/// `postgres://...`, `mysql://...`). Server backends connect once to check settings.
 pub fn open(url: &str) -> Result<Arc<dyn Backend>, crate::Error> {
     match DbUrl::parse(url)? {
         DbUrl::Sqlite(config) => Ok(Arc::new(sqlite::SqliteBackend::new(config)?)),
+        DbUrl::Postgres(config) => Ok(Arc::new(postgres::PgBackend::new(config)?)),
+        DbUrl::Mysql(config) => Ok(Arc::new(mysql::MysqlBackend::new(config)?)),
     }
 }

@@ -63,7 +63,7 @@ impl Writer {
     /// Runs `units` in one transaction and replies to each caller.
     fn run_batch(&mut self, units: Vec<Unit>) {
         let size = units.len();
-        if let Err(err) = self.exec(self.dialect.begin) {
+        if let Err(err) = self.begin() {
             return fail_all(units.into_iter().map(|u| u.reply), &err);
         }
         let started = Instant::now();
@@ -144,6 +144,19 @@ impl Writer {
         for (reply, outcome) in done {
             let _ = reply.send(Ok(outcome));
         }
+    }
+
+    /// Starts the write transaction and takes the write lock.
+    pub(super) fn begin(&mut self) -> Result<(), SqlError> {
+        for (i, sql) in self.dialect.begin.iter().enumerate() {
+            if let Err(err) = self.exec(sql) {
+                if i > 0 {
+                    let _ = self.exec("ROLLBACK");
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn exec(&mut self, sql: &str) -> Result<(), SqlError> {

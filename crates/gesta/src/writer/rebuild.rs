@@ -11,8 +11,7 @@ impl Writer {
     /// Empties every read model's tables and replays the whole log through the reducers.
     /// Returns the number of events replayed. All or nothing.
     pub(super) fn rebuild(&mut self) -> Result<u64, Error> {
-        let begin = self.dialect.begin;
-        self.exec(begin)?;
+        self.begin()?;
         match self.replay_all() {
             Ok(count) => {
                 self.exec("COMMIT")?;

@@ -14,7 +14,7 @@ static DIALECT: Dialect = Dialect {
     name: "sqlite",
     placeholder: Placeholder::QuestionNumbered,
     schema: &[include_str!("schema.sql")],
-    begin: "BEGIN IMMEDIATE",
+    begin: &["BEGIN IMMEDIATE"],
     upsert_stream: "INSERT INTO streams (stream_id, version) VALUES (:stream_id, :version) \
                     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
     record_migration: "INSERT INTO gesta_migrations (name, applied_at) VALUES (:name, :applied_at) \
