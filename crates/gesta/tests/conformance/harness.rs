@@ -87,7 +87,7 @@ impl Backend {
                 (format!("sqlite://{}", path.display()), Some(dir))
             }
             (_, Some(var)) => match std::env::var(var) {
-                Ok(url) if !url.is_empty() => (url, None),
+                Ok(url) if !url.is_empty() => (crate::servers::fresh_database(kind, &url)?, None),
                 _ => return Err(format!("set {var} to run it")),
             },
             (_, None) => return Err("no way to provision it".to_owned()),
@@ -149,6 +149,7 @@ where
     }
 }
 
+/// Reports a backend that could not be provisioned.
 fn left_out(kind: Kind, why: &str) {
     static ONCE: [Once; 4] = [const { Once::new() }; 4];
     ONCE[kind as usize].call_once(|| {

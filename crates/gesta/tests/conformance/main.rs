@@ -8,6 +8,7 @@
 //! - `harness`: the backends, the `conformance!` macro, how a fresh store is made.
 //! - `app`: the tiny application the suite drives (not the bank: the suite covers
 //!   the library itself).
+//! - `servers`: a fresh database per test on PostgreSQL and MySQL/MariaDB.
 //! - `check`: shared assertions (gap-free log, read-model snapshots).
 //! - one module per area of the contract (DESIGN.md sections 1 and 2).
 //! - `sqlite`: the few tests that are truly specific to SQLite.
@@ -17,6 +18,7 @@ mod harness;
 
 mod app;
 mod check;
+mod servers;
 
 mod append;
 mod group_commit;
