@@ -36,14 +36,25 @@ impl ServerConfig {
                 _ => kept.push(pair),
             }
         }
-        let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
-        ServerConfig { url, allow_unsafe_durability }
+        let url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        ServerConfig {
+            url,
+            allow_unsafe_durability,
+        }
     }
 
     /// The URL with any password replaced by `***`, for logs.
     pub fn redacted(&self) -> String {
-        let Some((scheme, rest)) = self.url.split_once("://") else { return self.url.clone() };
-        let Some((userinfo, host)) = rest.split_once('@') else { return self.url.clone() };
+        let Some((scheme, rest)) = self.url.split_once("://") else {
+            return self.url.clone();
+        };
+        let Some((userinfo, host)) = rest.split_once('@') else {
+            return self.url.clone();
+        };
         match userinfo.split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
             None => self.url.clone(),
@@ -83,7 +94,9 @@ impl DbUrl {
             return Ok(DbUrl::Postgres(ServerConfig::parse(url)));
         }
         if let Some(rest) = url.strip_prefix("mariadb://") {
-            return Ok(DbUrl::Mysql(ServerConfig::parse(&format!("mysql://{rest}"))));
+            return Ok(DbUrl::Mysql(ServerConfig::parse(&format!(
+                "mysql://{rest}"
+            ))));
         }
         if url.starts_with("mysql://") {
             return Ok(DbUrl::Mysql(ServerConfig::parse(url)));
