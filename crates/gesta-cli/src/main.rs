@@ -2,7 +2,9 @@
 //!
 //! - `gesta events --db URL [--after P] [--limit N] [--type T]... [--stream S]... [--json]`
 //! - `gesta stats --db URL [--json]`
+//! - `gesta copy --from URL --to URL`
 
+mod copy;
 mod events;
 mod open;
 mod stats;
@@ -23,6 +25,9 @@ enum Command {
     Events(events::Args),
     /// Summarize a store: events, streams, positions, events per type.
     Stats(stats::Args),
+    /// Copy a whole store (log, streams, idempotency keys) to another database,
+    /// resuming an interrupted copy, and verify counts and a checksum.
+    Copy(copy::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Events(args) => events::run(args).await,
             Command::Stats(args) => stats::run(args).await,
+            Command::Copy(args) => copy::run(args).await,
         }
     })
 }

@@ -136,6 +136,12 @@ impl From<Error> for Problem {
                 "Idempotency key already used by another command",
                 detail,
             ),
+            Error::ImportMismatch(_) => Problem::new(
+                StatusCode::CONFLICT,
+                "import-mismatch",
+                "Import does not continue the log",
+                detail,
+            ),
             Error::UnknownCommand(_) => Problem::new(
                 StatusCode::NOT_FOUND,
                 "unknown-command",

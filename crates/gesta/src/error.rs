@@ -38,6 +38,10 @@ pub enum Error {
     /// No handler is registered under this name (HTTP 404).
     #[error("unknown command {0:?}")]
     UnknownCommand(String),
+    /// Imported events do not continue the target's log (HTTP 409): positions or
+    /// stream versions would leave a hole or overlap. Nothing was imported.
+    #[error("import does not fit the target log: {0}")]
+    ImportMismatch(String),
     /// The stream has no events (HTTP 404).
     #[error("stream {0} does not exist")]
     StreamNotFound(StreamId),

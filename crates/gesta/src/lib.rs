@@ -14,6 +14,7 @@
 //! - [`backend`]: the database boundary; [`backend::sqlite`] is the embedded default.
 //! - [`sql`] and [`Tx`]: backend-neutral SQL with `:name` parameters.
 //! - [`middleware`]: redux-like middleware around dispatch.
+//! - [`copy`]: copying a whole store to another backend, verified by checksum.
 //!
 //! # Example
 //!
@@ -58,6 +59,7 @@
 mod app;
 pub mod backend;
 pub mod command;
+pub mod copy;
 mod error;
 pub mod event;
 mod expected;
@@ -79,6 +81,7 @@ pub use store::{
     AppendRequest, Context, Health, MAX_PAGE, Stats, Store, StoreBuilder, StoreOptions, TypeCount,
 };
 pub use tx::Tx;
+pub use writer::{ImportBatch, StoredKey};
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -20,7 +20,7 @@ use crate::metrics::StoreMetrics;
 use crate::middleware::{BoxFuture, Middleware, Next, TraceCommands};
 use crate::read::LogQuery;
 use crate::sql::{Params, Row};
-use crate::writer::{self, Job, Unit, UnitMeta, Work, WriterConfig};
+use crate::writer::{self, ImportBatch, Job, StoredKey, Unit, UnitMeta, Work, WriterConfig};
 use crate::{Error, ExpectedVersion};
 use readers::Readers;
 
@@ -391,6 +391,37 @@ impl Store {
             .await
             .map_err(|_| Error::Closed)?;
         result.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Imports events exactly as recorded elsewhere (positions, ids, versions, times)
+    /// and idempotency keys, in one transaction; no handlers or reducers run. The first
+    /// event must directly follow this store's last position. Used by [`crate::copy`].
+    pub async fn import(&self, batch: ImportBatch) -> Result<u64, Error> {
+        let (reply, result) = oneshot::channel();
+        self.enqueue(Job::Import(batch, reply)).await?;
+        result.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Stored idempotency keys in key order, after `after`, at most `limit`.
+    pub async fn read_keys(&self, after: Option<String>, limit: usize) -> Result<Vec<StoredKey>, Error> {
+        let limit = limit.min(MAX_PAGE) as u64;
+        self.read(move |tx| {
+            let rows = tx.query(
+                "SELECT idempotency_key, outcome, recorded_at FROM commands \
+                 WHERE idempotency_key > :after ORDER BY idempotency_key LIMIT :limit",
+                &crate::params! { "after" => after.unwrap_or_default(), "limit" => limit },
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(StoredKey {
+                        key: r.get("idempotency_key")?,
+                        outcome: r.get("outcome")?,
+                        recorded_at: r.get("recorded_at")?,
+                    })
+                })
+                .collect()
+        })
+        .await
     }
 
     /// Counts of events and streams, positions, and events per type.

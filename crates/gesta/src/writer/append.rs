@@ -1,6 +1,6 @@
 //! Appending events: expected versions, positions, stream versions, reducers.
 
-use crate::app::App;
+use crate::app::{App, ReadModel};
 use crate::backend::Dialect;
 use crate::command::HandlerError;
 use crate::event::{
@@ -75,11 +75,7 @@ pub(super) fn append(
     }
     for (stream, version, dirty) in &versions.0 {
         if *dirty {
-            tx.execute(
-                dialect.upsert_stream,
-                &params! { "stream_id" => stream.as_str(), "version" => version.0 },
-            )
-            .map_err(Error::Database)?;
+            set_stream_version(tx, dialect, stream, *version)?;
         }
     }
     Ok(recorded)
@@ -93,33 +89,51 @@ fn store_event(
     metadata: String,
     recorded_at: Timestamp,
 ) -> Result<RecordedEvent, Error> {
-    let id = event.id.unwrap_or_else(EventId::new_v7);
-    let metadata = serde_json::value::RawValue::from_string(metadata).map_err(json_err)?;
-    let params = params! {
-        "position" => position.0,
-        "stream_id" => event.stream_id.as_str(),
-        "stream_version" => version.0,
-        "event_id" => id.to_string(),
-        "event_type" => event.event_type.as_str(),
-        "data" => event.data.get(),
-        "metadata" => metadata.get(),
-        "recorded_at" => recorded_at.0,
-    };
-    tx.execute(INSERT_EVENT, &params)
-        .map_err(|e| match e.kind {
-            SqlErrorKind::UniqueViolation => Error::DuplicateEventId(id),
-            _ => Error::Database(e),
-        })?;
-    Ok(RecordedEvent {
+    let recorded = RecordedEvent {
         position,
         stream_id: event.stream_id,
         stream_version: version,
-        id,
+        id: event.id.unwrap_or_else(EventId::new_v7),
         event_type: event.event_type,
         data: event.data,
-        metadata,
+        metadata: serde_json::value::RawValue::from_string(metadata).map_err(json_err)?,
         recorded_at,
-    })
+    };
+    insert(tx, &recorded)?;
+    Ok(recorded)
+}
+
+/// Inserts one event row exactly as given.
+pub(super) fn insert(tx: &mut Tx<'_>, event: &RecordedEvent) -> Result<(), Error> {
+    let params = params! {
+        "position" => event.position.0,
+        "stream_id" => event.stream_id.as_str(),
+        "stream_version" => event.stream_version.0,
+        "event_id" => event.id.to_string(),
+        "event_type" => event.event_type.as_str(),
+        "data" => event.data.get(),
+        "metadata" => event.metadata.get(),
+        "recorded_at" => event.recorded_at.0,
+    };
+    tx.execute(INSERT_EVENT, &params).map_err(|e| match e.kind {
+        SqlErrorKind::UniqueViolation => Error::DuplicateEventId(event.id),
+        _ => Error::Database(e),
+    })?;
+    Ok(())
+}
+
+/// Sets `stream`'s version.
+pub(super) fn set_stream_version(
+    tx: &mut Tx<'_>,
+    dialect: &Dialect,
+    stream: &StreamId,
+    version: StreamVersion,
+) -> Result<(), Error> {
+    tx.execute(
+        dialect.upsert_stream,
+        &params! { "stream_id" => stream.as_str(), "version" => version.0 },
+    )?;
+    Ok(())
 }
 
 fn merged_metadata(
@@ -133,20 +147,25 @@ fn merged_metadata(
     serde_json::to_string(&map).map_err(json_err)
 }
 
-/// Applies every read model's reducer to `event`. A statement interrupted at the
-/// command's deadline stays a database error, so the writer reports the deadline.
+/// Applies every read model's reducer to `event`.
 pub(super) fn reduce(tx: &mut Tx<'_>, app: &App, event: &RecordedEvent) -> Result<(), Error> {
     for model in app.read_models() {
-        model.apply(tx, event).map_err(|err| match err {
-            HandlerError::Rejected(rejection) => Error::Rejected(rejection),
-            HandlerError::Sql(e) if e.kind == SqlErrorKind::Interrupted => Error::Database(e),
-            other => Error::ReducerFailed {
-                read_model: model.name.clone(),
-                message: other.to_string(),
-            },
-        })?;
+        reduce_one(tx, model, event)?;
     }
     Ok(())
+}
+
+/// Applies one read model's reducer to `event`. A statement interrupted at the
+/// command's deadline stays a database error, so the writer reports the deadline.
+pub(super) fn reduce_one(tx: &mut Tx<'_>, model: &ReadModel, event: &RecordedEvent) -> Result<(), Error> {
+    model.apply(tx, event).map_err(|err| match err {
+        HandlerError::Rejected(rejection) => Error::Rejected(rejection),
+        HandlerError::Sql(e) if e.kind == SqlErrorKind::Interrupted => Error::Database(e),
+        other => Error::ReducerFailed {
+            read_model: model.name.clone(),
+            message: other.to_string(),
+        },
+    })
 }
 
 fn json_err(err: serde_json::Error) -> Error {

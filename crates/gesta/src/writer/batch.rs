@@ -53,6 +53,9 @@ impl Writer {
                 Job::Rebuild(reply) => {
                     let _ = reply.send(self.rebuild());
                 }
+                Job::Import(batch, reply) => {
+                    let _ = reply.send(self.import(batch));
+                }
             }
         }
         if !units.is_empty() {
@@ -74,6 +77,7 @@ impl Writer {
                 return fail_all(units.into_iter().map(|u| u.reply), &err);
             }
         };
+        let next_at_start = next;
         let mut done: Vec<(Reply, CommandOutcome)> = Vec::with_capacity(size);
         let mut units = units.into_iter();
         while let Some(unit) = units.next() {
@@ -86,7 +90,16 @@ impl Writer {
                 return fail_all(pending, &err);
             }
         }
-        self.commit(done, started, size, Position(next - 1));
+        let first = Position(next_at_start);
+        let last = Position(next - 1);
+        if last >= first && !self.app.read_models().is_empty() {
+            let app = std::sync::Arc::clone(&self.app);
+            if let Err(err) = super::checkpoints::advance(&mut self.session.tx(), &app, last) {
+                let _ = self.exec("ROLLBACK");
+                return fail_all(done.into_iter().map(|(r, _)| r), &err);
+            }
+        }
+        self.commit(done, started, size, last);
     }
 
     /// Runs one unit inside a savepoint. Only savepoint bookkeeping errors are returned;

@@ -6,11 +6,14 @@
 
 mod append;
 mod batch;
+mod checkpoints;
 mod idempotency;
+mod import;
 mod migrate;
 mod rebuild;
 
 pub(crate) use idempotency::MAX_KEY_LEN;
+pub use import::{ImportBatch, StoredKey};
 mod unit;
 
 use std::sync::Arc;
@@ -57,6 +60,7 @@ pub(crate) enum Job {
     Unit(Unit),
     Read(ReadJob),
     Rebuild(oneshot::Sender<Result<u64, Error>>),
+    Import(ImportBatch, oneshot::Sender<Result<u64, Error>>),
 }
 
 /// Limits the writer works within.
@@ -80,7 +84,7 @@ pub(crate) fn spawn(
     migrate::run(&mut session, dialect, &app)?;
     let last = crate::read::last_position(&mut session.tx())?;
     let (committed, watcher) = watch::channel(last);
-    let writer = batch::Writer {
+    let mut writer = batch::Writer {
         session,
         app,
         dialect,
@@ -88,6 +92,7 @@ pub(crate) fn spawn(
         metrics,
         committed,
     };
+    writer.catch_up()?;
     std::thread::Builder::new()
         .name("gesta-writer".to_owned())
         .spawn(move || writer.run(jobs))

@@ -1,9 +1,14 @@
-//! Rebuilding every read model from the log, in one transaction.
+//! Replaying the log through the reducers: a full rebuild on request, and catching up
+//! read models that are behind the log when the store opens.
 
-use super::append::reduce;
+use std::sync::Arc;
+
+use super::append::reduce_one;
 use super::batch::Writer;
+use super::checkpoints;
+use crate::app::App;
 use crate::event::Position;
-use crate::{Error, LogQuery};
+use crate::{Error, LogQuery, Tx};
 
 const PAGE: usize = 10_000;
 
@@ -11,11 +16,47 @@ impl Writer {
     /// Empties every read model's tables and replays the whole log through the reducers.
     /// Returns the number of events replayed. All or nothing.
     pub(super) fn rebuild(&mut self) -> Result<u64, Error> {
+        let app = Arc::clone(&self.app);
+        self.in_transaction(|tx| {
+            for model in app.read_models() {
+                for table in &model.tables {
+                    tx.execute(&format!("DELETE FROM {table}"), &crate::sql::Params::new())?;
+                }
+            }
+            checkpoints::ensure(tx, &app)?;
+            let from = vec![Position(0); app.read_models().len()];
+            replay(tx, &app, &from)
+        })
+    }
+
+    /// Brings every read model whose checkpoint is behind the log up to its head.
+    /// Returns the number of events replayed.
+    pub(super) fn catch_up(&mut self) -> Result<u64, Error> {
+        let app = Arc::clone(&self.app);
+        if app.read_models().is_empty() {
+            return Ok(0);
+        }
+        self.in_transaction(|tx| {
+            checkpoints::ensure(tx, &app)?;
+            let from = checkpoints::load(tx, &app)?;
+            let replayed = replay(tx, &app, &from)?;
+            if replayed > 0 {
+                tracing::info!(events = replayed, "read models caught up with the log");
+            }
+            Ok(replayed)
+        })
+    }
+
+    /// Runs `work` in a write transaction: commit on success, roll back on error.
+    pub(super) fn in_transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         self.begin()?;
-        match self.replay_all() {
-            Ok(count) => {
+        match work(&mut self.session.tx()) {
+            Ok(value) => {
                 self.exec("COMMIT")?;
-                Ok(count)
+                Ok(value)
             }
             Err(err) => {
                 let _ = self.exec("ROLLBACK");
@@ -23,26 +64,27 @@ impl Writer {
             }
         }
     }
+}
 
-    fn replay_all(&mut self) -> Result<u64, Error> {
-        let app = std::sync::Arc::clone(&self.app);
-        let mut tx = self.session.tx();
-        for model in app.read_models() {
-            for table in &model.tables {
-                tx.execute(&format!("DELETE FROM {table}"), &crate::sql::Params::new())?;
+/// Applies every event after `from[i]` to read model `i`, then advances all
+/// checkpoints to the head of the log. Returns the number of events read.
+fn replay(tx: &mut Tx<'_>, app: &App, from: &[Position]) -> Result<u64, Error> {
+    let last = crate::read::last_position(tx)?;
+    let mut after = from.iter().copied().min().unwrap_or(last);
+    let mut count = 0;
+    while after < last {
+        let page = crate::read::read_log(tx, &LogQuery::after(after).limit(PAGE))?;
+        let Some(tail) = page.last() else { break };
+        after = tail.position;
+        for event in &page {
+            for (model, start) in app.read_models().iter().zip(from) {
+                if event.position > *start {
+                    reduce_one(tx, model, event)?;
+                }
             }
         }
-        let mut after = Position(0);
-        let mut count = 0;
-        loop {
-            let page = crate::read::read_log(&mut tx, &LogQuery::after(after).limit(PAGE))?;
-            let Some(last) = page.last() else { break };
-            after = last.position;
-            for event in &page {
-                reduce(&mut tx, &app, event)?;
-            }
-            count += page.len() as u64;
-        }
-        Ok(count)
+        count += page.len() as u64;
     }
+    checkpoints::advance(tx, app, last)?;
+    Ok(count)
 }
