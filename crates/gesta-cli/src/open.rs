@@ -6,16 +6,11 @@ use gesta::{App, Store};
 
 /// Opens the store at `url`, refusing to create a new SQLite file by mistake.
 pub(crate) async fn existing(url: &str) -> anyhow::Result<Store> {
-    #[allow(unreachable_patterns)]
-    match DbUrl::parse(url)? {
-        DbUrl::Sqlite(config) if config.path != ":memory:" => {
-            if !std::path::Path::new(&config.path).exists() {
-                bail!("no database at {:?} (from --db {url})", config.path);
-            }
+    if let DbUrl::Sqlite(config) = DbUrl::parse(url)? {
+        let path = std::path::Path::new(&config.path);
+        if config.path != ":memory:" && !path.exists() {
+            bail!("no database at {:?} (from --db {url})", config.path);
         }
-        _ => {}
     }
-    Store::open(url, App::new("gesta-cli"))
-        .await
-        .with_context(|| format!("opening {url}"))
+    Store::open(url, App::new("gesta-cli")).await.with_context(|| format!("opening {url}"))
 }

@@ -51,7 +51,12 @@ impl Checksum {
     pub fn add(&mut self, event: &RecordedEvent) {
         let line = format!(
             "{}|{}|{}|{}|{}|{}|",
-            event.position, event.id, event.stream_id, event.stream_version, event.event_type, event.recorded_at.0
+            event.position,
+            event.id,
+            event.stream_id,
+            event.stream_version,
+            event.event_type,
+            event.recorded_at.0
         );
         self.hasher.update(line.as_bytes());
         canonical(&mut self.hasher, event.data.get());
@@ -63,7 +68,11 @@ impl Checksum {
 
     /// The hex digest.
     pub fn finish(self) -> String {
-        self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        self.hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -127,17 +136,33 @@ pub async fn copy(
     let mut copied_to = resumed_after;
     while copied_to < source_last {
         let limit = (source_last.0 - copied_to.0).min(CHUNK as u64) as usize;
-        let events = from.read_all(LogQuery::after(copied_to).limit(limit)).await?;
-        let Some(last) = events.last().map(|e| e.position) else { break };
-        to.import(ImportBatch { events, keys: Vec::new() }).await?;
+        let events = from
+            .read_all(LogQuery::after(copied_to).limit(limit))
+            .await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            break;
+        };
+        to.import(ImportBatch {
+            events,
+            keys: Vec::new(),
+        })
+        .await?;
         copied_to = last;
-        progress(CopyProgress { copied_to, source_last });
+        progress(CopyProgress {
+            copied_to,
+            source_last,
+        });
     }
     copy_keys(from, to).await?;
     verify(from, to, resumed_after, copied_to).await
 }
 
-async fn check_prefix(from: &Store, to: &Store, target_last: Position, source_last: Position) -> Result<(), Error> {
+async fn check_prefix(
+    from: &Store,
+    to: &Store,
+    target_last: Position,
+    source_last: Position,
+) -> Result<(), Error> {
     if target_last > source_last {
         return Err(Error::ImportMismatch(format!(
             "the target's log ({target_last} events) is longer than the source's ({source_last})"
@@ -155,13 +180,24 @@ async fn copy_keys(from: &Store, to: &Store) -> Result<(), Error> {
     let mut after: Option<String> = None;
     loop {
         let keys = from.read_keys(after.clone(), CHUNK).await?;
-        let Some(last) = keys.last() else { return Ok(()) };
+        let Some(last) = keys.last() else {
+            return Ok(());
+        };
         after = Some(last.key.clone());
-        to.import(ImportBatch { events: Vec::new(), keys }).await?;
+        to.import(ImportBatch {
+            events: Vec::new(),
+            keys,
+        })
+        .await?;
     }
 }
 
-async fn verify(from: &Store, to: &Store, resumed_after: Position, copied_to: Position) -> Result<CopyReport, Error> {
+async fn verify(
+    from: &Store,
+    to: &Store,
+    resumed_after: Position,
+    copied_to: Position,
+) -> Result<CopyReport, Error> {
     let (source, target) = (from.stats().await?, to.stats().await?);
     let counts = |s: &crate::Stats| (s.events, s.streams, s.idempotency_keys, s.last_position);
     if counts(&source) != counts(&target) {
@@ -171,9 +207,14 @@ async fn verify(from: &Store, to: &Store, resumed_after: Position, copied_to: Po
             counts(&target)
         )));
     }
-    let (a, b) = (checksum(from, copied_to).await?, checksum(to, copied_to).await?);
+    let (a, b) = (
+        checksum(from, copied_to).await?,
+        checksum(to, copied_to).await?,
+    );
     if a != b {
-        return Err(Error::ImportMismatch(format!("checksums differ: source {a}, target {b}")));
+        return Err(Error::ImportMismatch(format!(
+            "checksums differ: source {a}, target {b}"
+        )));
     }
     Ok(CopyReport {
         resumed_after,

@@ -403,7 +403,11 @@ impl Store {
     }
 
     /// Stored idempotency keys in key order, after `after`, at most `limit`.
-    pub async fn read_keys(&self, after: Option<String>, limit: usize) -> Result<Vec<StoredKey>, Error> {
+    pub async fn read_keys(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<StoredKey>, Error> {
         let limit = limit.min(MAX_PAGE) as u64;
         self.read(move |tx| {
             let rows = tx.query(

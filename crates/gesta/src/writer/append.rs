@@ -115,10 +115,11 @@ pub(super) fn insert(tx: &mut Tx<'_>, event: &RecordedEvent) -> Result<(), Error
         "metadata" => event.metadata.get(),
         "recorded_at" => event.recorded_at.0,
     };
-    tx.execute(INSERT_EVENT, &params).map_err(|e| match e.kind {
-        SqlErrorKind::UniqueViolation => Error::DuplicateEventId(event.id),
-        _ => Error::Database(e),
-    })?;
+    tx.execute(INSERT_EVENT, &params)
+        .map_err(|e| match e.kind {
+            SqlErrorKind::UniqueViolation => Error::DuplicateEventId(event.id),
+            _ => Error::Database(e),
+        })?;
     Ok(())
 }
 
@@ -157,7 +158,11 @@ pub(super) fn reduce(tx: &mut Tx<'_>, app: &App, event: &RecordedEvent) -> Resul
 
 /// Applies one read model's reducer to `event`. A statement interrupted at the
 /// command's deadline stays a database error, so the writer reports the deadline.
-pub(super) fn reduce_one(tx: &mut Tx<'_>, model: &ReadModel, event: &RecordedEvent) -> Result<(), Error> {
+pub(super) fn reduce_one(
+    tx: &mut Tx<'_>,
+    model: &ReadModel,
+    event: &RecordedEvent,
+) -> Result<(), Error> {
     model.apply(tx, event).map_err(|err| match err {
         HandlerError::Rejected(rejection) => Error::Rejected(rejection),
         HandlerError::Sql(e) if e.kind == SqlErrorKind::Interrupted => Error::Database(e),

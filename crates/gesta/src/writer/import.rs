@@ -64,9 +64,9 @@ fn import_in(
     app: &crate::App,
     batch: &ImportBatch,
 ) -> Result<u64, Error> {
-    let mut expected = crate::read::last_position(tx)?.0 + 1;
+    let first = crate::read::last_position(tx)?.0 + 1;
     let mut versions: HashMap<&StreamId, StreamVersion> = HashMap::new();
-    for event in &batch.events {
+    for (expected, event) in (first..).zip(&batch.events) {
         if event.position.0 != expected {
             return Err(Error::ImportMismatch(format!(
                 "event {} has position {}, but the target's log continues at {expected}",
@@ -86,7 +86,6 @@ fn import_in(
         insert(tx, event)?;
         reduce(tx, app, event)?;
         versions.insert(&event.stream_id, event.stream_version);
-        expected += 1;
     }
     for (stream, version) in versions {
         set_stream_version(tx, dialect, stream, version)?;

@@ -1,37 +1,139 @@
-//! The PostgreSQL backend (work in progress: issue 3).
+//! The PostgreSQL backend (the synchronous `postgres` client; `jsonb`, `uuid`, prepared
+//! statements cached per connection).
+//!
+//! URLs are the driver's (`postgres://user:pass@host:port/db?...`), plus Gesta's
+//! `unsafe_durability=true`. A store can live in its own schema:
+//! `?options=-c%20search_path%3Dmy_schema` (the schema must exist).
+//!
+//! The writer takes a transaction-scoped advisory lock right after `BEGIN`, keyed by
+//! the `events` table the connection sees, so writers in several processes over one
+//! log take turns and positions stay gap-free and in commit order, while stores in
+//! other schemas of the same database do not wait for each other. The lock is the
+//! two-key form: 1734702964 ("gest" in ASCII) and the table's OID; `schema.sql` takes
+//! the same class with a hash of the schema name while it creates the tables.
 
-use super::{Backend, Connection, Dialect, Durability, Role, ServerConfig};
-use crate::sql::SqlError;
+mod connection;
+mod deadline;
+mod numeric;
+#[cfg(test)]
+mod tests;
+mod values;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use postgres::{Config, NoTls};
+
+use super::{Backend, Connection, Dialect, Durability, Role, ServerConfig, UrlError};
+use crate::sql::{Placeholder, SqlError};
+use connection::{PgConnection, map_err};
+
+static DIALECT: Dialect = Dialect {
+    name: "postgres",
+    placeholder: Placeholder::DollarNumbered,
+    schema: &[include_str!("schema.sql")],
+    begin: &[
+        "BEGIN",
+        "SELECT pg_advisory_xact_lock(1734702964, 'events'::regclass::oid::int4)",
+    ],
+    upsert_stream: "INSERT INTO streams (stream_id, version) VALUES (:stream_id, :version) \
+                    ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
+    record_migration: "INSERT INTO gesta_migrations (name, applied_at) VALUES (:name, :applied_at) \
+                       ON CONFLICT (name) DO NOTHING",
+};
+
+/// How long connecting may take unless the URL sets `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A PostgreSQL database.
-#[derive(Debug)]
 pub struct PgBackend {
     config: ServerConfig,
+    pg: Config,
+    durability: Durability,
+}
+
+impl std::fmt::Debug for PgBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgBackend")
+            .field("url", &self.config.redacted())
+            .field("durability", &self.durability)
+            .finish()
+    }
 }
 
 impl PgBackend {
-    /// Connects once to check the server's settings.
+    /// Connects once to check the server's settings: `synchronous_commit=off` or
+    /// `fsync=off` make an acknowledged commit a lie, and are refused unless the URL
+    /// says `unsafe_durability=true`.
     pub fn new(config: ServerConfig) -> Result<Self, crate::Error> {
-        Err(crate::Error::Url(super::UrlError {
-            url: config.redacted(),
-            reason: "the PostgreSQL backend is not built yet".into(),
-        }))
+        let mut pg = Config::from_str(&config.url).map_err(|e| {
+            crate::Error::Url(UrlError {
+                url: config.redacted(),
+                reason: map_err(e).message,
+            })
+        })?;
+        if pg.get_application_name().is_none() {
+            pg.application_name("gesta");
+        }
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // The sync client blocks on a runtime of its own, which cannot happen on an
+        // async worker thread (`Store::open` calls this from async code).
+        let checked = std::thread::scope(|s| s.spawn(|| settings(&pg)).join());
+        let (synchronous_commit, fsync) = checked.map_err(|_| {
+            crate::Error::Database(SqlError::new(
+                crate::sql::SqlErrorKind::Other,
+                "checking the PostgreSQL settings panicked",
+            ))
+        })??;
+        let durable = synchronous_commit != "off" && fsync != "off";
+        let detail = format!("PostgreSQL synchronous_commit={synchronous_commit}, fsync={fsync}");
+        if !durable && !config.allow_unsafe_durability {
+            return Err(crate::Error::UnsafeDurability(format!(
+                "{detail} can lose acknowledged commits on a crash; \
+                 add unsafe_durability=true to the URL to accept that"
+            )));
+        }
+        Ok(PgBackend {
+            config,
+            pg,
+            durability: Durability { durable, detail },
+        })
     }
+}
+
+/// `synchronous_commit` and `fsync` as the store's connections see them.
+fn settings(pg: &Config) -> Result<(String, String), SqlError> {
+    let mut client = pg.connect(NoTls).map_err(map_err)?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('synchronous_commit'), current_setting('fsync')",
+            &[],
+        )
+        .map_err(map_err)?;
+    let synchronous_commit: String = row.try_get(0).map_err(map_err)?;
+    let fsync: String = row.try_get(1).map_err(map_err)?;
+    Ok((synchronous_commit, fsync))
 }
 
 impl Backend for PgBackend {
     fn dialect(&self) -> &'static Dialect {
-        unimplemented!("{}", self.config.redacted())
+        &DIALECT
     }
-    fn connect(&self, _role: Role) -> Result<Box<dyn Connection>, SqlError> {
-        unimplemented!()
+
+    fn connect(&self, role: Role) -> Result<Box<dyn Connection>, SqlError> {
+        Ok(Box::new(PgConnection::open(&self.pg, role)?))
     }
+
     fn supports_readers(&self) -> bool {
         true
     }
+
     fn durability(&self) -> Durability {
-        unimplemented!()
+        self.durability.clone()
     }
+
     fn describe(&self) -> String {
         self.config.redacted()
     }

@@ -1,0 +1,48 @@
+-- Gesta's own tables on MariaDB 10.2+ and MySQL 8.0.16+ (InnoDB, utf8mb4).
+--
+-- Text keys use a binary NO PAD collation (this file names MariaDB's utf8mb4_nopad_bin;
+-- on MySQL the backend swaps in utf8mb4_0900_bin): case, accents and trailing spaces all
+-- count, as on SQLite and PostgreSQL, so `a`, `A` and `a ` are three streams.
+-- Event data and metadata are LONGTEXT checked with JSON_VALID, which is exactly what
+-- MariaDB's JSON type is; MySQL's binary JSON type would reorder keys and respace the
+-- text, and Gesta stores events byte for byte on every backend.
+CREATE TABLE IF NOT EXISTS events (
+    position       BIGINT       NOT NULL,
+    stream_id      VARCHAR(200) NOT NULL,
+    stream_version BIGINT       NOT NULL,
+    event_id       CHAR(36)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    event_type     VARCHAR(200) NOT NULL,
+    data           LONGTEXT     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL
+                                CHECK (JSON_VALID(data)),
+    metadata       LONGTEXT     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL
+                                CHECK (JSON_VALID(metadata)),
+    recorded_at    BIGINT       NOT NULL,
+    PRIMARY KEY (position),
+    UNIQUE KEY events_event_id (event_id),
+    UNIQUE KEY events_stream_version (stream_id, stream_version),
+    KEY events_by_type (event_type, position)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+CREATE TABLE IF NOT EXISTS streams (
+    stream_id VARCHAR(200) NOT NULL PRIMARY KEY,
+    version   BIGINT       NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+CREATE TABLE IF NOT EXISTS commands (
+    idempotency_key VARCHAR(200) NOT NULL PRIMARY KEY,
+    outcome         TEXT         NOT NULL,
+    recorded_at     BIGINT       NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name       VARCHAR(255) NOT NULL PRIMARY KEY,
+    position   BIGINT       NOT NULL,
+    updated_at BIGINT       NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+CREATE TABLE IF NOT EXISTS gesta_migrations (
+    name       VARCHAR(500) NOT NULL PRIMARY KEY,
+    applied_at BIGINT       NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+-- The writer lease: every write transaction starts by locking this one row
+-- (SELECT ... FOR UPDATE), so writers in several processes take turns.
+CREATE TABLE IF NOT EXISTS gesta_lease (
+    id TINYINT NOT NULL PRIMARY KEY
+) ENGINE=InnoDB;
+INSERT IGNORE INTO gesta_lease (id) VALUES (1);

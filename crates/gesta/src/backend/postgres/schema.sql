@@ -1,0 +1,33 @@
+-- Gesta's own tables on PostgreSQL (DESIGN.md section 2). Run as one batch, hence one
+-- implicit transaction: the advisory lock makes processes starting at once take turns.
+SELECT pg_advisory_xact_lock(1734702964, hashtext(COALESCE(current_schema(), '')));
+CREATE TABLE IF NOT EXISTS events (
+    position       BIGINT PRIMARY KEY,
+    stream_id      TEXT   COLLATE "C" NOT NULL,
+    stream_version BIGINT NOT NULL,
+    event_id       UUID   NOT NULL UNIQUE,
+    event_type     TEXT   COLLATE "C" NOT NULL,
+    data           JSONB  NOT NULL,
+    metadata       JSONB  NOT NULL,
+    recorded_at    BIGINT NOT NULL,
+    UNIQUE (stream_id, stream_version)
+);
+CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type, position);
+CREATE TABLE IF NOT EXISTS streams (
+    stream_id TEXT   COLLATE "C" PRIMARY KEY,
+    version   BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS commands (
+    idempotency_key TEXT   COLLATE "C" PRIMARY KEY,
+    outcome         TEXT   NOT NULL,
+    recorded_at     BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name       TEXT   COLLATE "C" PRIMARY KEY,
+    position   BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gesta_migrations (
+    name       TEXT   COLLATE "C" PRIMARY KEY,
+    applied_at BIGINT NOT NULL
+);
