@@ -1,0 +1,146 @@
+//! (c) Bank transfers over HTTP against the real router, served on its own runtime;
+//! one keep-alive HTTP/1.1 connection per client task; (d) their latency.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
+
+use crate::Settings;
+use crate::drive::{self, Caller};
+use crate::report::{Compare, Report, Row};
+use crate::transfer_sql::transfer_data;
+
+/// The bank server on its own multi-thread runtime.
+struct Server {
+    runtime: tokio::runtime::Runtime,
+    addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Opens a fresh bank store with funded accounts and serves its API on 127.0.0.1:0.
+    fn start(settings: &Settings) -> anyhow::Result<Self> {
+        let dir = settings.tempdir()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("bench-server")
+            .build()?;
+        let path = dir.path().join("bank.db");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let (addr, serving) = runtime.block_on(async {
+            let store = crate::library::open_bank(&path, settings.accounts).await?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let router = gesta_bank::routes::api(store);
+            let serving = tokio::spawn(gesta_http::serve(listener, router, async {
+                let _ = stop.await;
+            }));
+            anyhow::Ok((addr, serving))
+        })?;
+        Ok(Server {
+            runtime,
+            addr,
+            shutdown,
+            serving,
+            _dir: dir,
+        })
+    }
+
+    /// Stops serving (clients must be gone) and drops the store.
+    fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        let served = self
+            .runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), self.serving).await });
+        self.runtime.shutdown_timeout(Duration::from_secs(5));
+        served
+            .context("server did not stop within 10 s")?
+            .context("server task failed")?
+            .context("server failed")
+    }
+}
+
+/// One client owning one HTTP/1.1 connection.
+struct HttpCaller {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+impl HttpCaller {
+    async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("HTTP handshake")?;
+        tokio::spawn(connection);
+        Ok(HttpCaller {
+            sender,
+            host: addr.to_string(),
+        })
+    }
+}
+
+impl Caller for HttpCaller {
+    async fn transfer(&mut self, from: String, to: String) -> bool {
+        if self.sender.ready().await.is_err() {
+            return false;
+        }
+        let request = Request::post("/commands/Transfer")
+            .header(HOST, self.host.as_str())
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(transfer_data(&from, &to))));
+        let Ok(request) = request else {
+            return false;
+        };
+        match self.sender.send_request(request).await {
+            Ok(response) => {
+                let ok = response.status() == StatusCode::OK;
+                ok && response.into_body().collect().await.is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Runs (c) for each number of `connections`, each against a fresh server and store.
+pub fn run(settings: &Settings, connections: &[usize], report: &mut Report) -> anyhow::Result<()> {
+    eprintln!("(c) HTTP: gesta_bank::routes::api + gesta_http::serve, one connection per client");
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bench-client")
+        .build()?;
+    for &n in connections {
+        let server = Server::start(settings).context("starting the bank server")?;
+        let addr = server.addr;
+        let load = client.block_on(async {
+            let mut callers = Vec::with_capacity(n);
+            for _ in 0..n {
+                callers.push(HttpCaller::connect(addr).await?);
+            }
+            anyhow::Ok(drive::drive(callers, settings.accounts, settings.limit).await)
+        })?;
+        server.stop()?;
+        report.add(Row {
+            key: format!("c{n}"),
+            what: format!("HTTP: POST /commands/Transfer, {n} connections"),
+            rate: load.rate(),
+            unit: "commands/s",
+            compare: Compare::Writes,
+            latency: Some(load.latency()),
+            count: load.ok,
+            errors: load.errors,
+        });
+    }
+    Ok(())
+}
