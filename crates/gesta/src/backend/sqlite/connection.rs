@@ -36,6 +36,12 @@ impl SqliteConnection {
         }
         conn.pragma_update(None, "synchronous", synchronous)
             .map_err(map_err)?;
+        // Savepoint journals and temporary indexes in memory: with the default they
+        // spill to temp files and every journaled page becomes a disk write (about a
+        // fifth of the writer's time in docs/PERFORMANCE.md). Durability is unaffected:
+        // the WAL is the durable record.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(map_err)?;
         let deadline = Arc::new(AtomicU64::new(0));
