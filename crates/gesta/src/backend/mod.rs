@@ -41,6 +41,9 @@ pub struct Dialect {
     pub begin: &'static [&'static str],
     /// Inserts or updates `streams(stream_id, version)` from `:stream_id`, `:version`.
     pub upsert_stream: &'static str,
+    /// Ends a multi-row `INSERT INTO streams (stream_id, version) VALUES ...` so that
+    /// existing rows take the new version.
+    pub upsert_streams_suffix: &'static str,
     /// Records a migration name in `gesta_migrations` unless present (`:name`, `:applied_at`).
     pub record_migration: &'static str,
 }

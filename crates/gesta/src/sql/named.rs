@@ -13,6 +13,18 @@ pub enum Placeholder {
     Question,
 }
 
+impl Placeholder {
+    /// Appends the placeholder for the `n`th (1-based) positional parameter.
+    pub fn render(self, n: usize, out: &mut String) {
+        use std::fmt::Write;
+        let _ = match self {
+            Placeholder::QuestionNumbered => write!(out, "?{n}"),
+            Placeholder::DollarNumbered => write!(out, "${n}"),
+            Placeholder::Question => write!(out, "?"),
+        };
+    }
+}
+
 /// A statement with `:name` placeholders rewritten for one dialect.
 ///
 /// ```

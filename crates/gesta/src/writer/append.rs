@@ -10,32 +10,19 @@ use crate::sql::{SqlError, SqlErrorKind};
 use crate::{Error, ExpectedVersion, Tx, params};
 
 use super::UnitMeta;
+use super::pending::Pending;
 
 const INSERT_EVENT: &str = "INSERT INTO events \
     (position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) \
     VALUES (:position, :stream_id, :stream_version, :event_id, :event_type, :data, :metadata, :recorded_at)";
 
-/// Stream versions touched by one unit, so each is read once and written once.
-#[derive(Default)]
-struct Versions(Vec<(StreamId, StreamVersion, bool)>);
-
-impl Versions {
-    fn current(&mut self, tx: &mut Tx<'_>, stream: &StreamId) -> Result<usize, SqlError> {
-        if let Some(idx) = self.0.iter().position(|(s, _, _)| s == stream) {
-            return Ok(idx);
-        }
-        let version = crate::read::stream_version(tx, stream)?;
-        self.0.push((stream.clone(), version, false));
-        Ok(self.0.len() - 1)
-    }
-}
-
-/// Appends `events` in order, runs every reducer on each, and bumps stream versions.
+/// Appends `events` in order, runs every reducer on each, and sets stream versions.
 /// `first_expected` (direct appends) overrides the first event's expected version.
+/// The rows go to the writer's buffer ([`Pending`]) and reach the tables in
+/// multi-row statements.
 pub(super) fn append(
     tx: &mut Tx<'_>,
     app: &App,
-    dialect: &Dialect,
     events: Vec<NewEvent>,
     first_expected: Option<ExpectedVersion>,
     meta: &UnitMeta,
@@ -44,7 +31,6 @@ pub(super) fn append(
     let base_metadata = meta.to_json();
     let shared_metadata = serde_json::to_string(&base_metadata).map_err(json_err)?;
     let recorded_at = Timestamp::now();
-    let mut versions = Versions::default();
     let mut recorded = Vec::with_capacity(events.len());
     for (i, event) in events.into_iter().enumerate() {
         let expected = if i == 0 {
@@ -52,55 +38,116 @@ pub(super) fn append(
         } else {
             event.expected
         };
-        let slot = versions.current(tx, &event.stream_id)?;
-        let (_, actual, dirty) = &mut versions.0[slot];
-        if !expected.matches(*actual) {
+        let actual = current_version(tx, &event.stream_id)?;
+        if !expected.matches(actual) {
             return Err(Error::WrongExpectedVersion {
                 stream: event.stream_id,
                 expected,
-                actual: *actual,
+                actual,
             });
         }
-        actual.0 += 1;
-        *dirty = true;
-        let version = *actual;
+        let id = match event.id {
+            Some(id) => unused(tx, id)?,
+            None => EventId::new_v7(),
+        };
         let metadata = match &event.metadata {
             None => shared_metadata.clone(),
             Some(extra) => merged_metadata(&base_metadata, extra)?,
         };
-        let stored = store_event(tx, event, version, Position(*next), metadata, recorded_at)?;
+        let stored = RecordedEvent {
+            position: Position(*next),
+            stream_id: event.stream_id,
+            stream_version: StreamVersion(actual.0 + 1),
+            id,
+            event_type: event.event_type,
+            data: event.data,
+            metadata: serde_json::value::RawValue::from_string(metadata).map_err(json_err)?,
+            recorded_at,
+        };
+        refuse_nul(&stored)?;
+        with_pending(tx, |pending, _| {
+            pending.set_version(&stored.stream_id, stored.stream_version);
+            pending.push(stored.clone());
+            Ok(())
+        })?;
         *next += 1;
         reduce(tx, app, &stored)?;
         recorded.push(stored);
     }
-    for (stream, version, dirty) in &versions.0 {
-        if *dirty {
-            set_stream_version(tx, dialect, stream, *version)?;
-        }
-    }
     Ok(recorded)
 }
 
-fn store_event(
+/// Runs `f` with the writer's buffer taken out of `tx` (so `tx` runs statements
+/// without flushing it).
+fn with_pending<T>(
     tx: &mut Tx<'_>,
-    event: NewEvent,
-    version: StreamVersion,
-    position: Position,
-    metadata: String,
-    recorded_at: Timestamp,
-) -> Result<RecordedEvent, Error> {
-    let recorded = RecordedEvent {
-        position,
-        stream_id: event.stream_id,
-        stream_version: version,
-        id: event.id.unwrap_or_else(EventId::new_v7),
-        event_type: event.event_type,
-        data: event.data,
-        metadata: serde_json::value::RawValue::from_string(metadata).map_err(json_err)?,
-        recorded_at,
-    };
-    insert(tx, &recorded)?;
-    Ok(recorded)
+    f: impl FnOnce(&mut Pending, &mut Tx<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let pending = tx.take_pending().ok_or_else(|| {
+        Error::Database(SqlError::new(
+            SqlErrorKind::Other,
+            "append outside the writer",
+        ))
+    })?;
+    let result = f(&mut *pending, tx);
+    tx.put_pending(Some(pending));
+    result
+}
+
+/// The version `stream` is at: from this batch or the cache, else from the table.
+fn current_version(tx: &mut Tx<'_>, stream: &StreamId) -> Result<StreamVersion, Error> {
+    with_pending(tx, |pending, tx| match pending.version(stream) {
+        Some(version) => Ok(version),
+        None => {
+            let version = crate::read::stream_version(tx, stream)?;
+            pending.learn(stream, version);
+            Ok(version)
+        }
+    })
+}
+
+/// `id` if no event has it yet, in this batch or in the log.
+fn unused(tx: &mut Tx<'_>, id: EventId) -> Result<EventId, Error> {
+    with_pending(tx, |pending, tx| {
+        let taken: Option<i64> = if pending.has_id(&id) {
+            Some(1)
+        } else {
+            tx.query_scalar(
+                "SELECT 1 FROM events WHERE event_id = :id",
+                &params! { "id" => id.to_string() },
+            )?
+        };
+        match taken {
+            Some(_) => Err(Error::DuplicateEventId(id)),
+            None => Ok(id),
+        }
+    })
+}
+
+/// Whether JSON text holds the escape `\u0000` (not an escaped backslash followed
+/// by `u0000`).
+fn has_nul_escape(json: &str) -> bool {
+    json.match_indices("\\u0000").any(|(at, _)| {
+        let backslashes = json[..at].bytes().rev().take_while(|b| *b == b'\\').count();
+        backslashes % 2 == 0
+    })
+}
+
+/// JSON text with an escaped NUL cannot be stored by PostgreSQL's `jsonb`; it is
+/// refused on every backend so that all behave alike.
+fn refuse_nul(event: &RecordedEvent) -> Result<(), Error> {
+    for (field, json) in [
+        ("data", event.data.get()),
+        ("metadata", event.metadata.get()),
+    ] {
+        if has_nul_escape(json) {
+            return Err(Error::invalid(
+                field,
+                "JSON strings must not contain the NUL character (\\u0000)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Inserts one event row exactly as given.

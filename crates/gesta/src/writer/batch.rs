@@ -22,6 +22,7 @@ pub(crate) struct Writer {
     pub(super) config: WriterConfig,
     pub(super) metrics: Arc<StoreMetrics>,
     pub(super) committed: watch::Sender<Position>,
+    pub(super) pending: super::Pending,
 }
 
 type Reply = oneshot::Sender<Result<CommandOutcome, Error>>;
@@ -67,61 +68,81 @@ impl Writer {
     fn run_batch(&mut self, units: Vec<Unit>) {
         let size = units.len();
         if let Err(err) = self.begin() {
-            return fail_all(units.into_iter().map(|u| u.reply), &err);
+            return self.fail_all(units.into_iter().map(|u| u.reply), &err);
         }
         let started = Instant::now();
-        let mut next = match crate::read::last_position(&mut self.session.tx()) {
-            Ok(last) => last.0 + 1,
+        let head = match crate::read::last_position(&mut self.session.tx()) {
+            Ok(head) => head,
             Err(err) => {
                 let _ = self.exec("ROLLBACK");
-                return fail_all(units.into_iter().map(|u| u.reply), &err);
+                return self.fail_all(units.into_iter().map(|u| u.reply), &err);
             }
         };
-        let next_at_start = next;
+        self.pending.start_batch(head);
+        let mut next = head.0 + 1;
         let mut done: Vec<(Reply, CommandOutcome)> = Vec::with_capacity(size);
+        let mut open = false;
         let mut units = units.into_iter();
         while let Some(unit) = units.next() {
-            if let Err(err) = self.run_in_savepoint(unit, &mut next, &mut done) {
+            if let Err(err) = self.run_in_savepoint(unit, &mut next, &mut done, &mut open) {
                 let _ = self.exec("ROLLBACK");
                 let pending = done
                     .into_iter()
                     .map(|(r, _)| r)
                     .chain(units.map(|u| u.reply));
-                return fail_all(pending, &err);
+                return self.fail_all(pending, &err);
             }
         }
-        let first = Position(next_at_start);
         let last = Position(next - 1);
-        if last >= first && !self.app.read_models().is_empty() {
-            let app = std::sync::Arc::clone(&self.app);
-            if let Err(err) = super::checkpoints::advance(&mut self.session.tx(), &app, last) {
-                let _ = self.exec("ROLLBACK");
-                return fail_all(done.into_iter().map(|(r, _)| r), &err);
-            }
+        if let Err(err) = self.finish_batch(head, last) {
+            let _ = self.exec("ROLLBACK");
+            return self.fail_all(done.into_iter().map(|(r, _)| r), &err);
         }
         self.commit(done, started, size, last);
     }
 
+    /// Writes the buffered log rows and advances the read models' checkpoints.
+    fn finish_batch(&mut self, head: Position, last: Position) -> Result<(), SqlError> {
+        self.pending.flush(self.session.conn.as_mut())?;
+        if last > head && !self.app.read_models().is_empty() {
+            let app = std::sync::Arc::clone(&self.app);
+            super::checkpoints::advance(&mut self.session.tx(), &app, last)?;
+        }
+        Ok(())
+    }
+
     /// Runs one unit inside a savepoint. Only savepoint bookkeeping errors are returned;
-    /// the unit's own failure goes to its caller.
+    /// the unit's own failure goes to its caller. A successful unit's savepoint is
+    /// released together with the next one's start (`open`), one round trip fewer.
     fn run_in_savepoint(
         &mut self,
         unit: Unit,
         next: &mut u64,
         done: &mut Vec<(Reply, CommandOutcome)>,
+        open: &mut bool,
     ) -> Result<(), SqlError> {
-        self.exec("SAVEPOINT gesta_unit")?;
+        let start = if *open {
+            "RELEASE SAVEPOINT gesta_unit; SAVEPOINT gesta_unit"
+        } else {
+            "SAVEPOINT gesta_unit"
+        };
+        self.session.conn.execute_batch(start)?;
+        self.pending.start_unit();
         let before = *next;
         let Unit { work, meta, reply } = unit;
         match self.run_unit(work, &meta, next) {
             Ok(outcome) => {
-                self.exec("RELEASE SAVEPOINT gesta_unit")?;
+                self.pending.unit_succeeded();
+                *open = true;
                 done.push((reply, outcome));
             }
             Err(err) => {
                 *next = before;
-                self.exec("ROLLBACK TO SAVEPOINT gesta_unit")?;
-                self.exec("RELEASE SAVEPOINT gesta_unit")?;
+                self.pending.unit_failed();
+                self.session.conn.execute_batch(
+                    "ROLLBACK TO SAVEPOINT gesta_unit; RELEASE SAVEPOINT gesta_unit",
+                )?;
+                *open = false;
                 self.metrics.commands_failed.inc();
                 let _ = reply.send(Err(err));
             }
@@ -138,8 +159,9 @@ impl Writer {
     ) {
         if let Err(err) = self.exec("COMMIT") {
             let _ = self.exec("ROLLBACK");
-            return fail_all(done.into_iter().map(|(r, _)| r), &err);
+            return self.fail_all(done.into_iter().map(|(r, _)| r), &err);
         }
+        self.pending.committed(last);
         self.metrics.record_batch(size, started.elapsed());
         let events: usize = done
             .iter()
@@ -177,9 +199,13 @@ impl Writer {
     }
 }
 
-fn fail_all(replies: impl Iterator<Item = Reply>, err: &SqlError) {
-    tracing::error!(error = %err, "write transaction failed");
-    for reply in replies {
-        let _ = reply.send(Err(Error::Database(err.clone())));
+impl Writer {
+    /// Answers every caller with `err`; nothing of the batch committed.
+    fn fail_all(&mut self, replies: impl Iterator<Item = Reply>, err: &SqlError) {
+        tracing::error!(error = %err, "write transaction failed");
+        self.pending.forget();
+        for reply in replies {
+            let _ = reply.send(Err(Error::Database(err.clone())));
+        }
     }
 }

@@ -33,6 +33,7 @@ pub struct ImportBatch {
 impl Writer {
     /// Imports `batch` in one transaction; all or nothing.
     pub(super) fn import(&mut self, batch: ImportBatch) -> Result<u64, Error> {
+        self.pending.forget();
         self.begin()?;
         let (dialect, app) = (self.dialect, std::sync::Arc::clone(&self.app));
         let result = import_in(&mut self.session.tx(), dialect, &app, &batch);

@@ -10,6 +10,7 @@ mod checkpoints;
 mod idempotency;
 mod import;
 mod migrate;
+mod pending;
 mod rebuild;
 
 pub(crate) use idempotency::MAX_KEY_LEN;
@@ -29,6 +30,7 @@ use crate::metrics::StoreMetrics;
 use crate::tx::Session;
 use crate::{Error, ExpectedVersion};
 
+pub(crate) use pending::Pending;
 pub(crate) use unit::UnitMeta;
 
 /// What a unit of work produces its events from.
@@ -91,6 +93,7 @@ pub(crate) fn spawn(
         config,
         metrics,
         committed,
+        pending: Pending::new(dialect),
     };
     writer.catch_up()?;
     std::thread::Builder::new()

@@ -83,7 +83,7 @@ impl Writer {
         meta: &UnitMeta,
         next: &mut u64,
     ) -> Result<CommandOutcome, Error> {
-        let mut tx = self.session.tx();
+        let mut tx = self.session.tx_with(&mut self.pending);
         if let Some(key) = &meta.idempotency_key {
             if let Some(outcome) = idempotency::lookup(&mut tx, key, meta.label())? {
                 return Ok(outcome);
@@ -98,15 +98,7 @@ impl Writer {
             ),
             Work::Append { events, expected } => (events, Some(expected)),
         };
-        let recorded = append::append(
-            &mut tx,
-            &self.app,
-            self.dialect,
-            events,
-            expected,
-            meta,
-            next,
-        )?;
+        let recorded = append::append(&mut tx, &self.app, events, expected, meta, next)?;
         let outcome = CommandOutcome {
             command_id: meta.command_id,
             position: recorded.last().map(|e| e.position),

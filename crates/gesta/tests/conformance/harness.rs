@@ -109,6 +109,11 @@ impl Backend {
         self.kind != Kind::SqliteMemory
     }
 
+    /// A builder for another application on this backend's database.
+    pub fn builder_for(&self, app: gesta::App) -> StoreBuilder {
+        Store::builder(app).url(&self.url)
+    }
+
     /// A builder for the suite's app on this backend.
     pub fn builder(&self) -> StoreBuilder {
         Store::builder(crate::app::app()).url(&self.url)

@@ -24,6 +24,7 @@ mod append;
 mod group_commit;
 mod idempotency;
 mod limits;
+mod log_buffer;
 mod metadata;
 mod middleware;
 mod reads;

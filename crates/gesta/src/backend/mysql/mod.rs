@@ -49,6 +49,7 @@ static MARIADB_DIALECT: Dialect = Dialect {
     schema: &[SCHEMA],
     begin: BEGIN,
     upsert_stream: UPSERT_STREAM,
+    upsert_streams_suffix: "ON DUPLICATE KEY UPDATE version = VALUES(version)",
     record_migration: RECORD_MIGRATION,
 };
 

@@ -17,6 +17,9 @@ const DEADLINE_CHECK_INTERVAL: std::num::NonZeroI32 = match std::num::NonZeroI32
     None => unreachable!(),
 };
 
+/// How long a statement waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub(super) struct SqliteConnection {
     conn: rusqlite::Connection,
     /// Nanoseconds after `epoch` at which running statements are interrupted; 0 = never.
@@ -27,12 +30,10 @@ pub(super) struct SqliteConnection {
 impl SqliteConnection {
     pub(super) fn open(path: &Path, flags: OpenFlags, synchronous: &str) -> Result<Self, SqlError> {
         let mut conn = rusqlite::Connection::open_with_flags(path, flags).map_err(map_err)?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(map_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(256);
         if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(map_err)?;
+            set_wal(&conn)?;
         }
         conn.pragma_update(None, "synchronous", synchronous)
             .map_err(map_err)?;
@@ -135,6 +136,22 @@ impl ToSql for Value {
 }
 
 /// Classifies a rusqlite error by SQLite's result codes.
+/// Switches to WAL mode. Processes switching a new file at once can get SQLITE_BUSY
+/// without the busy handler being called, so that is retried up to [`BUSY_TIMEOUT`].
+fn set_wal(conn: &rusqlite::Connection) -> Result<(), SqlError> {
+    let until = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == ErrorCode::DatabaseBusy && Instant::now() < until =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other.map_err(map_err),
+        }
+    }
+}
+
 fn map_err(err: rusqlite::Error) -> SqlError {
     let kind = match &err {
         rusqlite::Error::SqliteFailure(e, _) => classify(e),

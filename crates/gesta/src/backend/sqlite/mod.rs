@@ -17,6 +17,7 @@ static DIALECT: Dialect = Dialect {
     begin: &["BEGIN IMMEDIATE"],
     upsert_stream: "INSERT INTO streams (stream_id, version) VALUES (:stream_id, :version) \
                     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
+    upsert_streams_suffix: "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
     record_migration: "INSERT INTO gesta_migrations (name, applied_at) VALUES (:name, :applied_at) \
                        ON CONFLICT (name) DO NOTHING",
 };

@@ -1,0 +1,241 @@
+//! What a batch owes the log tables. During a batch the writer buffers new events and
+//! stream versions and writes them in multi-row statements: at the end of the batch,
+//! and before any statement that mentions `events` or `streams` (so handlers and
+//! reducers that read those tables see every earlier command). On a database server
+//! that saves several round trips per command. Stream versions known at the last
+//! commit are cached while no other process writes.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::backend::{Connection, Dialect};
+use crate::event::{EventId, Position, RecordedEvent, StreamId, StreamVersion};
+use crate::sql::{SqlError, Value};
+
+/// Rows per multi-row statement.
+const CHUNK: usize = 64;
+/// Cached stream versions kept at most.
+const MAX_KNOWN: usize = 100_000;
+
+/// Where the buffer stood when the current unit started.
+#[derive(Debug, Default, Clone, Copy)]
+struct Mark {
+    events: usize,
+    flushed: usize,
+}
+
+/// Buffered log writes of the current batch, and the stream-version cache.
+pub(crate) struct Pending {
+    dialect: &'static Dialect,
+    events: Vec<RecordedEvent>,
+    /// `events[..flushed]` are in the database (inside the open transaction).
+    flushed: usize,
+    ids: HashSet<EventId>,
+    /// Versions set by the current unit.
+    unit: HashMap<StreamId, StreamVersion>,
+    /// Versions set by earlier units of this batch.
+    batch: HashMap<StreamId, StreamVersion>,
+    /// Versions as of the last commit of this writer.
+    known: HashMap<StreamId, StreamVersion>,
+    /// The last position this writer committed, while the cache is valid.
+    known_at: Option<Position>,
+    mark: Mark,
+}
+
+impl Pending {
+    pub(crate) fn new(dialect: &'static Dialect) -> Self {
+        Pending {
+            dialect,
+            events: Vec::new(),
+            flushed: 0,
+            ids: HashSet::new(),
+            unit: HashMap::new(),
+            batch: HashMap::new(),
+            known: HashMap::new(),
+            known_at: None,
+            mark: Mark::default(),
+        }
+    }
+
+    /// A batch starts at `last` (read under the write lock): the cache is kept only if
+    /// nobody else wrote since this writer's last commit.
+    pub(super) fn start_batch(&mut self, last: Position) {
+        if self.known_at != Some(last) {
+            self.known.clear();
+        }
+        self.discard_batch();
+    }
+
+    pub(super) fn start_unit(&mut self) {
+        self.unit.clear();
+        self.mark = Mark {
+            events: self.events.len(),
+            flushed: self.flushed,
+        };
+    }
+
+    pub(super) fn unit_succeeded(&mut self) {
+        self.batch.extend(self.unit.drain());
+    }
+
+    /// The unit's savepoint was rolled back: forget its events and versions, and any
+    /// rows written since it started (the rollback removed them).
+    pub(super) fn unit_failed(&mut self) {
+        for event in self.events.drain(self.mark.events..) {
+            self.ids.remove(&event.id);
+        }
+        self.flushed = self.flushed.min(self.mark.flushed).min(self.events.len());
+        self.unit.clear();
+    }
+
+    /// The batch committed up to `last`: its versions become known.
+    pub(super) fn committed(&mut self, last: Position) {
+        if self.known.len() + self.batch.len() > MAX_KNOWN {
+            self.known.clear();
+        }
+        self.known.extend(self.batch.drain());
+        self.known_at = Some(last);
+        self.discard_batch();
+    }
+
+    /// Forgets everything, the cache included (after a failed batch, an import, a rebuild).
+    pub(super) fn forget(&mut self) {
+        self.known.clear();
+        self.known_at = None;
+        self.discard_batch();
+    }
+
+    fn discard_batch(&mut self) {
+        self.events.clear();
+        self.ids.clear();
+        self.flushed = 0;
+        self.unit.clear();
+        self.batch.clear();
+    }
+
+    /// The version `stream` is at, if this batch or the cache knows it.
+    pub(super) fn version(&self, stream: &StreamId) -> Option<StreamVersion> {
+        self.unit
+            .get(stream)
+            .or_else(|| self.batch.get(stream))
+            .or_else(|| self.known.get(stream))
+            .copied()
+    }
+
+    /// Remembers a version read from the database (the committed state).
+    pub(super) fn learn(&mut self, stream: &StreamId, version: StreamVersion) {
+        self.known.insert(stream.clone(), version);
+    }
+
+    pub(super) fn set_version(&mut self, stream: &StreamId, version: StreamVersion) {
+        self.unit.insert(stream.clone(), version);
+    }
+
+    /// Whether `id` is already used by an event of this batch.
+    pub(super) fn has_id(&self, id: &EventId) -> bool {
+        self.ids.contains(id)
+    }
+
+    pub(super) fn push(&mut self, event: RecordedEvent) {
+        self.ids.insert(event.id);
+        self.events.push(event);
+    }
+
+    /// Whether `sql` may read or write the log tables, so buffered rows must be written
+    /// first.
+    pub(crate) fn concerns(&self, sql: &str) -> bool {
+        let dirty =
+            self.flushed < self.events.len() || !self.unit.is_empty() || !self.batch.is_empty();
+        dirty && mentions(sql, b"events") || dirty && mentions(sql, b"streams")
+    }
+
+    /// Writes buffered events and every stream version this batch set.
+    pub(crate) fn flush(&mut self, conn: &mut dyn Connection) -> Result<(), SqlError> {
+        while self.flushed < self.events.len() {
+            let end = (self.flushed + CHUNK).min(self.events.len());
+            insert_events(conn, self.dialect, &self.events[self.flushed..end])?;
+            self.flushed = end;
+        }
+        let earlier = self
+            .batch
+            .iter()
+            .filter(|(stream, _)| !self.unit.contains_key(*stream));
+        let versions: Vec<(&StreamId, &StreamVersion)> = earlier.chain(self.unit.iter()).collect();
+        for chunk in versions.chunks(CHUNK) {
+            upsert_streams(conn, self.dialect, chunk)?;
+        }
+        Ok(())
+    }
+}
+
+fn mentions(sql: &str, word: &[u8]) -> bool {
+    sql.as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word))
+}
+
+fn values_list(dialect: &Dialect, rows: usize, columns: usize, sql: &mut String) {
+    let mut n = 0;
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            n += 1;
+            dialect.placeholder.render(n, sql);
+        }
+        sql.push(')');
+    }
+}
+
+fn insert_events(
+    conn: &mut dyn Connection,
+    dialect: &Dialect,
+    events: &[RecordedEvent],
+) -> Result<(), SqlError> {
+    let mut sql = String::from(
+        "INSERT INTO events (position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) VALUES ",
+    );
+    values_list(dialect, events.len(), 8, &mut sql);
+    let mut values = Vec::with_capacity(events.len() * 8);
+    for e in events {
+        values.extend([
+            Value::from(e.position.0),
+            Value::from(e.stream_id.as_str()),
+            Value::from(e.stream_version.0),
+            Value::Text(e.id.to_string()),
+            Value::from(e.event_type.as_str()),
+            Value::from(e.data.get()),
+            Value::from(e.metadata.get()),
+            Value::Integer(e.recorded_at.0),
+        ]);
+    }
+    conn.execute(&sql, &values).map(drop)
+}
+
+fn upsert_streams(
+    conn: &mut dyn Connection,
+    dialect: &Dialect,
+    versions: &[(&StreamId, &StreamVersion)],
+) -> Result<(), SqlError> {
+    let mut sql = String::from("INSERT INTO streams (stream_id, version) VALUES ");
+    values_list(dialect, versions.len(), 2, &mut sql);
+    sql.push(' ');
+    sql.push_str(dialect.upsert_streams_suffix);
+    let values: Vec<Value> = versions
+        .iter()
+        .flat_map(|(stream, version)| [Value::from(stream.as_str()), Value::from(version.0)])
+        .collect();
+    conn.execute(&sql, &values).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn mentions_is_case_insensitive() {
+        assert!(mentions("select * from EVENTS", b"events"));
+        assert!(!mentions("UPDATE accounts SET balance = 1", b"events"));
+    }
+}
