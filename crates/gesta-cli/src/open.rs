@@ -12,5 +12,7 @@ pub(crate) async fn existing(url: &str) -> anyhow::Result<Store> {
             bail!("no database at {:?} (from --db {url})", config.path);
         }
     }
-    Store::open(url, App::new("gesta-cli")).await.with_context(|| format!("opening {url}"))
+    Store::open(url, App::new("gesta-cli"))
+        .await
+        .with_context(|| format!("opening {url}"))
 }

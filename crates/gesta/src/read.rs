@@ -1,10 +1,9 @@
 //! Reading the log: the one place that turns event rows into [`RecordedEvent`]s.
 
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::Tx;
-use crate::event::{EventId, Position, RecordedEvent, StreamId, StreamVersion, Timestamp};
+use crate::event::{EventId, Json, Position, RecordedEvent, StreamId, StreamVersion, Timestamp};
 use crate::sql::{FromValue, Params, RowRef, SqlError, ValueRef};
 
 const COLUMNS: &str =
@@ -177,9 +176,8 @@ fn text(row: &dyn RowRef, idx: usize) -> Result<&str, SqlError> {
     }
 }
 
-fn raw_json(row: &dyn RowRef, idx: usize) -> Result<Box<RawValue>, SqlError> {
-    RawValue::from_string(text(row, idx)?.to_owned())
-        .map_err(|e| SqlError::decode(format!("stored JSON is invalid: {e}")))
+fn raw_json(row: &dyn RowRef, idx: usize) -> Result<Json, SqlError> {
+    Ok(Json::from_log(text(row, idx)?.to_owned()))
 }
 
 fn decode(row: &dyn RowRef) -> Result<RecordedEvent, SqlError> {

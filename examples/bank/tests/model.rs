@@ -270,7 +270,7 @@ async fn replayed(log: &[RecordedEvent]) -> Accounts {
         .await
         .unwrap();
     for event in log {
-        let copy = NewEvent::new(&event.stream_id, &event.event_type, event.data.as_ref())
+        let copy = NewEvent::new(&event.stream_id, &event.event_type, &event.data)
             .unwrap()
             .with_id(event.id);
         let request = AppendRequest {

@@ -1,9 +1,8 @@
 //! The CloudEvents 1.0 JSON form of an event (structured content mode).
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 
-use super::RecordedEvent;
+use super::{Json, RecordedEvent};
 
 /// A recorded event as a CloudEvents 1.0 JSON object, with Gesta's extension
 /// attributes `position`, `streamversion`, `commandid`, `correlationid`, `causationid`.
@@ -25,7 +24,7 @@ pub struct CloudEvent<'a> {
     /// Always `"application/json"`.
     pub datacontenttype: &'static str,
     /// The payload.
-    pub data: &'a RawValue,
+    pub data: &'a Json,
     /// Global position.
     pub position: u64,
     /// Version within the stream.
@@ -40,7 +39,7 @@ pub struct CloudEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub causationid: Option<String>,
     /// The full metadata object.
-    pub metadata: &'a RawValue,
+    pub metadata: &'a Json,
 }
 
 impl<'a> CloudEvent<'a> {

@@ -6,17 +6,18 @@
 
 mod cloudevent;
 mod ids;
+mod json;
 mod metadata;
 
 pub use cloudevent::CloudEvent;
 pub use ids::{
     EventId, IntoStreamId, InvalidStreamId, Position, StreamId, StreamVersion, Timestamp,
 };
+pub use json::Json;
 pub use metadata::Metadata;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 
 use crate::expected::ExpectedVersion;
 
@@ -38,7 +39,7 @@ pub struct NewEvent {
     /// The event's type, e.g. `Deposited`.
     pub event_type: String,
     /// The JSON payload.
-    pub data: Box<RawValue>,
+    pub data: Json,
     /// Extra metadata merged into the command's metadata (must be a JSON object).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// A client-chosen id (v4 or v7); a v7 id is generated when absent.
@@ -75,7 +76,7 @@ impl NewEvent {
         Ok(NewEvent {
             stream_id: stream.into_stream_id()?,
             event_type: event_type.to_owned(),
-            data: serde_json::value::to_raw_value(data)?,
+            data: Json::from_value(data)?,
             metadata: None,
             id: None,
             expected: ExpectedVersion::Any,
@@ -109,9 +110,9 @@ pub struct RecordedEvent {
     /// The event's type.
     pub event_type: String,
     /// The JSON payload, exactly as stored.
-    pub data: Box<RawValue>,
+    pub data: Json,
     /// The JSON metadata object (command id, correlation and causation ids, ...).
-    pub metadata: Box<RawValue>,
+    pub metadata: Json,
     /// When the event was committed.
     pub recorded_at: Timestamp,
 }
@@ -128,12 +129,12 @@ impl RecordedEvent {
     /// # Ok(()) }
     /// ```
     pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.data.get())
+        self.data.parse()
     }
 
     /// Parses the metadata (unknown fields are kept in [`Metadata::extra`]).
     pub fn metadata(&self) -> Metadata {
-        serde_json::from_str(self.metadata.get()).unwrap_or_default()
+        self.metadata.parse().unwrap_or_default()
     }
 
     /// The CloudEvents 1.0 form of this event, as sent over HTTP.

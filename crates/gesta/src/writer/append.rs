@@ -61,7 +61,7 @@ pub(super) fn append(
             id,
             event_type: event.event_type,
             data: event.data,
-            metadata: serde_json::value::RawValue::from_string(metadata).map_err(json_err)?,
+            metadata: crate::event::Json::from_log(metadata),
             recorded_at,
         };
         refuse_nul(&stored)?;

@@ -88,7 +88,7 @@ pub fn same_event(a: &RecordedEvent, b: &RecordedEvent) {
 }
 
 /// Parses stored JSON text.
-fn json(raw: &serde_json::value::RawValue) -> serde_json::Value {
+fn json(raw: &gesta::event::Json) -> serde_json::Value {
     serde_json::from_str(raw.get()).expect("valid JSON")
 }
 
