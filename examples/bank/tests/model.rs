@@ -6,13 +6,13 @@
 //! - `concurrent_transfers_conserve_money`: 64 tasks transferring at once on a SQLite
 //!   file; every committed snapshot conserves money and has no negative balance.
 //! - `*_on_mysql`: the same on a fresh MySQL/MariaDB database when
-//!   `GESTA_TEST_MYSQL_URL` is set (see [`ServerDatabase`]).
+//!   `GESTA_TEST_MYSQL_URL` is set (a fresh database from `gesta-testkit`).
 //! - `*_on_postgres`: the same in a fresh PostgreSQL schema when
 //!   `GESTA_TEST_POSTGRES_URL` is set.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use gesta::event::{NewEvent, Position, RecordedEvent, StreamId};
@@ -21,6 +21,7 @@ use gesta::{
     RejectionKind, Store, params,
 };
 use gesta_bank::commands::{Deposit, OpenAccount, Transfer, Withdraw};
+use gesta_testkit::Server;
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -284,58 +285,6 @@ async fn replayed(log: &[RecordedEvent]) -> Accounts {
     accounts(&fresh).await
 }
 
-/// A fresh, empty database on the server `GESTA_TEST_<server>_URL` names (`MYSQL`,
-/// `POSTGRES`), created through Gesta's own backend and dropped (best effort) with this.
-struct ServerDatabase {
-    url: String,
-    /// The statement that drops it.
-    drop: String,
-    admin: Box<dyn gesta::backend::Connection>,
-}
-
-/// Runs `f` on a plain thread: PostgreSQL's client must not block an async worker.
-fn off_async<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| s.spawn(f).join().unwrap())
-}
-
-impl ServerDatabase {
-    /// `None` when the server's variable is unset.
-    fn fresh(server: &str) -> Option<Self> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let base = std::env::var(format!("GESTA_TEST_{server}_URL")).ok()?;
-        let next = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("bank_t_{}_{next}", std::process::id());
-        let backend = gesta::backend::open(&base).unwrap();
-        let mut admin = off_async(|| backend.connect(gesta::backend::Role::Writer)).unwrap();
-        if server == "POSTGRES" {
-            // A schema, not a database: the store's URL sets its search_path.
-            off_async(|| admin.execute(&format!("CREATE SCHEMA {name}"), &[])).unwrap();
-            let sep = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
-            let drop = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
-            return Some(ServerDatabase { url, drop, admin });
-        }
-        let create = format!("CREATE DATABASE {name}");
-        admin.execute(&create, &[]).unwrap();
-        let (base, options) = base.split_once('?').unwrap_or((&base, ""));
-        let server_part = base.rsplit_once('/').map_or(base, |(server, _)| server);
-        let options = if options.is_empty() {
-            String::new()
-        } else {
-            format!("?{options}")
-        };
-        let url = format!("{server_part}/{name}{options}");
-        let drop = format!("DROP DATABASE IF EXISTS {name}");
-        Some(ServerDatabase { url, drop, admin })
-    }
-}
-
-impl Drop for ServerDatabase {
-    fn drop(&mut self) {
-        let _ = off_async(|| self.admin.execute(&self.drop, &[]));
-    }
-}
-
 /// Runs `ops` against a fresh store at `url` and checks everything DESIGN.md promises.
 async fn check_sequence(url: &str, ops: Vec<Op>) {
     let store = Store::open(url, gesta_bank::app()).await.unwrap();
@@ -372,17 +321,17 @@ proptest! {
 
     #[test]
     fn model_predicts_every_outcome_on_mysql(ops in ops()) {
-        if let Some(db) = ServerDatabase::fresh("MYSQL") {
+        if let Some(db) = gesta_testkit::fresh(Server::Mysql) {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(check_sequence(&db.url, ops));
+            runtime.block_on(check_sequence(db.url(), ops));
         }
     }
 
     #[test]
     fn model_predicts_every_outcome_on_postgres(ops in ops()) {
-        if let Some(db) = ServerDatabase::fresh("POSTGRES") {
+        if let Some(db) = gesta_testkit::fresh(Server::Postgres) {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(check_sequence(&db.url, ops));
+            runtime.block_on(check_sequence(db.url(), ops));
         }
     }
 }
@@ -438,15 +387,15 @@ async fn concurrent_transfers_conserve_money() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_transfers_conserve_money_on_mysql() {
-    if let Some(db) = ServerDatabase::fresh("MYSQL") {
-        concurrent_transfers(&db.url).await;
+    if let Some(db) = gesta_testkit::fresh(Server::Mysql) {
+        concurrent_transfers(db.url()).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_transfers_conserve_money_on_postgres() {
-    if let Some(db) = ServerDatabase::fresh("POSTGRES") {
-        concurrent_transfers(&db.url).await;
+    if let Some(db) = gesta_testkit::fresh(Server::Postgres) {
+        concurrent_transfers(db.url()).await;
     }
 }
 

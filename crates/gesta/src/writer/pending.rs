@@ -145,7 +145,7 @@ impl Pending {
     pub(crate) fn concerns(&self, sql: &str) -> bool {
         let dirty =
             self.flushed < self.events.len() || !self.unit.is_empty() || !self.batch.is_empty();
-        dirty && mentions(sql, b"events") || dirty && mentions(sql, b"streams")
+        dirty && (mentions(sql, b"events") || mentions(sql, b"streams"))
     }
 
     /// Writes buffered events and every stream version this batch set.

@@ -2,18 +2,17 @@
 //! against every one of them.
 //!
 //! Adding a backend is one line in `conformance!` plus a [`Kind`] variant that says
-//! how to provision it. Server backends are read from the environment
-//! (`GESTA_TEST_POSTGRES_URL`, `GESTA_TEST_MYSQL_URL`); when the variable is unset the
-//! backend is left out and the suite says so on stderr (once per backend, past the
-//! test harness's output capture). When the server backends land, `provision` must
-//! give every test a fresh database (as `#[sqlx::test]` does): the suite expects an
-//! empty log at the start of each test.
+//! how to provision it. Server backends get a fresh schema or database per test from
+//! `gesta-testkit` (`GESTA_TEST_POSTGRES_URL`, `GESTA_TEST_MYSQL_URL`); when a variable
+//! is unset the backend is left out and the suite says so on stderr, except under
+//! `CI=true`, where that fails the test.
 
 use std::future::Future;
 use std::io::Write;
 use std::sync::Once;
 
 use gesta::{Store, StoreBuilder, StoreOptions};
+use gesta_testkit::{FreshDatabase, Server};
 use tempfile::TempDir;
 
 /// Instantiates each test body `$test` (an `async fn(Backend)` in the calling module)
@@ -42,9 +41,9 @@ pub enum Kind {
     SqliteMemory,
     /// A SQLite file in a fresh temporary directory.
     SqliteFile,
-    /// PostgreSQL from `GESTA_TEST_POSTGRES_URL` (a later issue).
+    /// PostgreSQL from `GESTA_TEST_POSTGRES_URL`.
     Postgres,
-    /// MySQL/MariaDB from `GESTA_TEST_MYSQL_URL` (a later issue).
+    /// MySQL/MariaDB from `GESTA_TEST_MYSQL_URL`.
     Mysql,
 }
 
@@ -57,15 +56,6 @@ impl Kind {
             Kind::Mysql => "mysql",
         }
     }
-
-    /// The environment variable holding the server URL, for server backends.
-    fn env(self) -> Option<&'static str> {
-        match self {
-            Kind::SqliteMemory | Kind::SqliteFile => None,
-            Kind::Postgres => Some("GESTA_TEST_POSTGRES_URL"),
-            Kind::Mysql => Some("GESTA_TEST_MYSQL_URL"),
-        }
-    }
 }
 
 /// One provisioned backend: a database URL no other test uses.
@@ -74,28 +64,40 @@ pub struct Backend {
     kind: Kind,
     url: String,
     _dir: Option<TempDir>,
+    _db: Option<FreshDatabase>,
 }
 
 impl Backend {
     /// A fresh database of `kind`, or why it is left out.
     fn provision(kind: Kind) -> Result<Backend, String> {
-        let (url, dir) = match (kind, kind.env()) {
-            (Kind::SqliteMemory, _) => ("sqlite::memory:".to_owned(), None),
-            (Kind::SqliteFile, _) => {
+        let (url, dir) = match kind {
+            Kind::SqliteMemory => ("sqlite::memory:".to_owned(), None),
+            Kind::SqliteFile => {
                 let dir = tempfile::tempdir().map_err(|e| format!("no temp dir: {e}"))?;
                 let path = dir.path().join("conformance.db");
                 (format!("sqlite://{}", path.display()), Some(dir))
             }
-            (_, Some(var)) => match std::env::var(var) {
-                Ok(url) if !url.is_empty() => (crate::servers::fresh_database(kind, &url)?, None),
-                _ => return Err(format!("set {var} to run it")),
-            },
-            (_, None) => return Err("no way to provision it".to_owned()),
+            Kind::Postgres | Kind::Mysql => {
+                let server = if kind == Kind::Postgres {
+                    Server::Postgres
+                } else {
+                    Server::Mysql
+                };
+                let db = gesta_testkit::fresh(server)
+                    .ok_or_else(|| format!("set {} to run it", server.env_var()))?;
+                return Ok(Backend {
+                    kind,
+                    url: db.url().to_owned(),
+                    _dir: None,
+                    _db: Some(db),
+                });
+            }
         };
         Ok(Backend {
             kind,
             url,
             _dir: dir,
+            _db: None,
         })
     }
 

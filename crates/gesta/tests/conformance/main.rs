@@ -8,17 +8,17 @@
 //! - `harness`: the backends, the `conformance!` macro, how a fresh store is made.
 //! - `app`: the tiny application the suite drives (not the bank: the suite covers
 //!   the library itself).
-//! - `servers`: a fresh database per test on PostgreSQL and MySQL/MariaDB.
 //! - `check`: shared assertions (gap-free log, read-model snapshots).
 //! - one module per area of the contract (DESIGN.md sections 1 and 2).
-//! - `sqlite`: the few tests that are truly specific to SQLite.
+//! - `sqlite`, `mysql`: the few tests that are truly specific to one backend.
+//!
+//! Server databases come from `gesta-testkit` (a fresh schema or database per test).
 
 #[macro_use]
 mod harness;
 
 mod app;
 mod check;
-mod servers;
 
 mod append;
 mod group_commit;
@@ -27,6 +27,7 @@ mod limits;
 mod log_buffer;
 mod metadata;
 mod middleware;
+mod mysql;
 mod reads;
 mod rebuild;
 mod sqlite;
