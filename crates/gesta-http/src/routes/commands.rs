@@ -1,15 +1,14 @@
 //! `POST /commands/{name}`: run a command.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
-use gesta::Context;
+use axum::http::HeaderMap;
+use axum::response::Response;
 
 use super::ApiState;
-use crate::input::{header_text, json_body};
+use super::write::{context, detached, respond};
+use crate::input::json_body;
 use crate::problem::Problem;
 use crate::wire::{CommandResponse, cloudevents};
 
@@ -46,35 +45,12 @@ pub(crate) async fn run(
     }
     let body = json_body(&headers, body)?;
     let ctx = context(&headers)?;
-    // Run on its own task: a client that disconnects never cancels the command.
     let store = state.store.clone();
-    let outcome = tokio::spawn(async move { store.dispatch_json(&name, &body, ctx).await })
-        .await
-        .map_err(|e| {
-            Problem::from(gesta::Error::HandlerFailed {
-                command: "dispatch".into(),
-                message: e.to_string(),
-            })
-        })??;
+    let outcome = detached(async move { store.dispatch_json(&name, &body, ctx).await }).await?;
     let body = CommandResponse {
         command_id: outcome.command_id.to_string(),
         position: outcome.position.map(|p| p.0),
         events: cloudevents(&outcome.events),
     };
-    let mut response = Json(body).into_response();
-    if outcome.replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
-}
-
-/// The caller context from `Idempotency-Key` and `X-Correlation-Id`.
-pub(crate) fn context(headers: &HeaderMap) -> Result<Context, Problem> {
-    Ok(Context {
-        idempotency_key: header_text(headers, "idempotency-key")?,
-        correlation_id: header_text(headers, "x-correlation-id")?,
-        ..Context::default()
-    })
+    Ok(respond(body, outcome.replayed))
 }

@@ -4,13 +4,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use gesta::AppendRequest;
 use gesta::event::{EventId, NewEvent, StreamId, StreamVersion};
 
 use super::ApiState;
-use super::commands::context;
+use super::write::{context, detached, respond};
 use crate::input::{Query, json_body};
 use crate::problem::Problem;
 use crate::wire::{AppendBody, AppendEvent, AppendResponse, StreamPage, cloudevents};
@@ -55,26 +55,13 @@ pub(crate) async fn append(
     };
     let ctx = context(&headers)?;
     let store = state.store.clone();
-    let outcome = tokio::spawn(async move { store.append(request, ctx).await })
-        .await
-        .map_err(|e| {
-            Problem::from(gesta::Error::HandlerFailed {
-                command: "append".into(),
-                message: e.to_string(),
-            })
-        })??;
+    let outcome = detached(async move { store.append(request, ctx).await }).await?;
     let body = AppendResponse {
         position: outcome.position.map(|p| p.0),
         stream_version: outcome.events.last().map(|e| e.stream_version.0),
         events: cloudevents(&outcome.events),
     };
-    let mut response = Json(body).into_response();
-    if outcome.replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok(respond(body, outcome.replayed))
 }
 
 fn stream_id(raw: String) -> Result<StreamId, Problem> {

@@ -1,0 +1,47 @@
+//! What the two write routes share: caller context from headers, running the write on
+//! a task of its own, and the `Idempotent-Replayed` header.
+
+use std::future::Future;
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use gesta::{CommandOutcome, Context};
+use serde::Serialize;
+
+use crate::input::header_text;
+use crate::problem::Problem;
+
+/// The caller context from `Idempotency-Key` and `X-Correlation-Id`.
+pub(crate) fn context(headers: &HeaderMap) -> Result<Context, Problem> {
+    Ok(Context {
+        idempotency_key: header_text(headers, "idempotency-key")?,
+        correlation_id: header_text(headers, "x-correlation-id")?,
+        ..Context::default()
+    })
+}
+
+/// Runs `write` on its own task, so a client that disconnects never cancels it.
+pub(crate) async fn detached<F>(write: F) -> Result<CommandOutcome, Problem>
+where
+    F: Future<Output = Result<CommandOutcome, gesta::Error>> + Send + 'static,
+{
+    let joined = tokio::spawn(write).await.map_err(|e| {
+        Problem::from(gesta::Error::HandlerFailed {
+            command: "write".into(),
+            message: e.to_string(),
+        })
+    })?;
+    Ok(joined?)
+}
+
+/// `200` with `body`, marked `Idempotent-Replayed: true` when the outcome is a replay.
+pub(crate) fn respond(body: impl Serialize, replayed: bool) -> Response {
+    let mut response = Json(body).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
