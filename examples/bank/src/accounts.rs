@@ -5,11 +5,13 @@ use gesta::{HandlerError, Migration, ReadModel, Tx, params};
 
 use crate::commands::{Deposit, OpenAccount, Transfer, Withdraw};
 
-/// Creates the `accounts` table (same SQL on every backend).
+/// Creates the `accounts` table (same SQL on every backend). `IF NOT EXISTS` because
+/// MySQL/MariaDB commit DDL at once: a crash between the table and the record of the
+/// migration must not leave a store that can never start again.
 pub fn migration() -> Migration {
     Migration::new(
         "0001_accounts",
-        "CREATE TABLE accounts (
+        "CREATE TABLE IF NOT EXISTS accounts (
             id      VARCHAR(64)  PRIMARY KEY,
             owner   VARCHAR(200) NOT NULL,
             balance BIGINT       NOT NULL CHECK (balance >= 0)
