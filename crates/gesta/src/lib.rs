@@ -14,6 +14,7 @@
 //! - [`backend`]: the database boundary; [`backend::sqlite`] is the embedded default.
 //! - [`sql`] and [`Tx`]: backend-neutral SQL with `:name` parameters.
 //! - [`middleware`]: redux-like middleware around dispatch.
+//! - [`subscription`]: every event after a position, then live ones.
 //! - [`copy`]: copying a whole store to another backend, verified by checksum.
 //!
 //! # Example
@@ -69,6 +70,7 @@ pub mod middleware;
 mod read;
 pub mod sql;
 mod store;
+pub mod subscription;
 mod tx;
 mod writer;
 

@@ -25,6 +25,9 @@ pub struct LogQuery {
     pub types: Vec<String>,
     /// Only these streams (empty = all).
     pub streams: Vec<StreamId>,
+    /// Only streams of these categories: the part of the stream id before the first
+    /// `-` (`account` for `account-42`). Combined with `streams` as either-or.
+    pub categories: Vec<String>,
 }
 
 impl LogQuery {
@@ -35,6 +38,7 @@ impl LogQuery {
             limit: 100,
             types: Vec::new(),
             streams: Vec::new(),
+            categories: Vec::new(),
         }
     }
 
@@ -55,6 +59,12 @@ impl LogQuery {
         self.streams.push(stream);
         self
     }
+
+    /// Also accepts events of streams in `category`.
+    pub fn category(mut self, category: impl Into<String>) -> Self {
+        self.categories.push(category.into());
+        self
+    }
 }
 
 /// Reads the global log, calling `each` per event in position order.
@@ -65,20 +75,7 @@ pub(crate) fn scan_log(
 ) -> Result<(), SqlError> {
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE position > :after");
     let mut params = Params::new().with("after", query.after.0);
-    push_in_list(
-        &mut sql,
-        &mut params,
-        "event_type",
-        "t",
-        query.types.iter().map(String::as_str),
-    );
-    push_in_list(
-        &mut sql,
-        &mut params,
-        "stream_id",
-        "s",
-        query.streams.iter().map(StreamId::as_str),
-    );
+    push_filters(&mut sql, &mut params, query);
     sql.push_str(" ORDER BY position LIMIT :limit");
     let params = params.with("limit", query.limit as u64);
     tx.for_each(&sql, &params, &mut |row| {
@@ -87,22 +84,45 @@ pub(crate) fn scan_log(
     })
 }
 
-fn push_in_list<'a>(
-    sql: &mut String,
+/// Adds the type, stream and category filters of `query`.
+fn push_filters(sql: &mut String, params: &mut Params, query: &LogQuery) {
+    if let Some(list) = in_list(params, "t", query.types.iter().map(String::as_str)) {
+        sql.push_str(&format!(" AND event_type IN ({list})"));
+    }
+    let mut either = Vec::new();
+    if let Some(list) = in_list(params, "s", query.streams.iter().map(StreamId::as_str)) {
+        either.push(format!("stream_id IN ({list})"));
+    }
+    for (i, category) in query.categories.iter().enumerate() {
+        // `cat-...` as a byte range ('.' follows '-'): the same on every backend (no
+        // LIKE, whose case rules differ) and served by the stream index.
+        params.push(format!("c{i}"), category.as_str());
+        params.push(format!("c{i}lo"), format!("{category}-"));
+        params.push(format!("c{i}hi"), format!("{category}."));
+        either.push(format!(
+            "stream_id = :c{i} OR (stream_id >= :c{i}lo AND stream_id < :c{i}hi)"
+        ));
+    }
+    if !either.is_empty() {
+        sql.push_str(&format!(" AND ({})", either.join(" OR ")));
+    }
+}
+
+/// Binds `values` as `:{prefix}0, :{prefix}1, ...`; the placeholder list, if any.
+fn in_list<'a>(
     params: &mut Params,
-    column: &str,
     prefix: &str,
     values: impl Iterator<Item = &'a str>,
-) {
-    let mut names = Vec::new();
-    for (i, value) in values.enumerate() {
-        let name = format!("{prefix}{i}");
-        *params = std::mem::take(params).with(name.clone(), value);
-        names.push(format!(":{name}"));
-    }
-    if !names.is_empty() {
-        sql.push_str(&format!(" AND {column} IN ({})", names.join(", ")));
-    }
+) -> Option<String> {
+    let names: Vec<String> = values
+        .enumerate()
+        .map(|(i, value)| {
+            let name = format!("{prefix}{i}");
+            params.push(name.clone(), value);
+            format!(":{name}")
+        })
+        .collect();
+    (!names.is_empty()).then(|| names.join(", "))
 }
 
 /// Reads the global log into a vector.

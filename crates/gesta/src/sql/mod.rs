@@ -36,6 +36,11 @@ impl Params {
         self
     }
 
+    /// Adds `name` = `value` in place.
+    pub fn push(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        self.0.push((name.into(), value.into()));
+    }
+
     /// The number of parameters.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -366,6 +366,23 @@ impl Store {
         }
     }
 
+    /// The position of the last committed event, read from the database (so it includes
+    /// commits of other processes, unlike [`Store::last_position`]).
+    pub async fn head(&self) -> Result<Position, Error> {
+        self.read(|tx| Ok(crate::read::last_position(tx)?)).await
+    }
+
+    /// Follows the log: every event matching `filter` (its `after` and `limit` are
+    /// ignored) after `start`, then live ones as they commit.
+    pub async fn subscribe(
+        &self,
+        start: crate::subscription::Start,
+        filter: LogQuery,
+    ) -> Result<crate::subscription::Subscription, Error> {
+        let poll = self.inner.options.poll_interval;
+        crate::subscription::Subscription::new(self.clone(), start, filter, poll).await
+    }
+
     /// Runs a read-only query against the read model (or Gesta's tables).
     pub async fn query(&self, sql: &str, params: Params) -> Result<Vec<Row>, Error> {
         let sql = sql.to_owned();

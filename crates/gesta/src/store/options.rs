@@ -18,6 +18,9 @@ pub struct StoreOptions {
     pub command_deadline: Duration,
     /// Idle reader connections kept open. Default 8.
     pub max_idle_readers: usize,
+    /// How often a caught-up subscription looks for events committed by other
+    /// processes (its own process's commits wake it at once). Default 200 ms.
+    pub poll_interval: Duration,
 }
 
 impl Default for StoreOptions {
@@ -28,6 +31,7 @@ impl Default for StoreOptions {
             queue_wait: Duration::from_secs(2),
             command_deadline: Duration::from_secs(5),
             max_idle_readers: 8,
+            poll_interval: Duration::from_millis(200),
         }
     }
 }
@@ -43,6 +47,12 @@ impl StoreOptions {
     pub fn queue(mut self, capacity: usize, wait: Duration) -> Self {
         self.queue_capacity = capacity.max(1);
         self.queue_wait = wait;
+        self
+    }
+
+    /// Sets [`StoreOptions::poll_interval`].
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
         self
     }
 

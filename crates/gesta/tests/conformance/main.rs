@@ -31,3 +31,4 @@ mod mysql;
 mod reads;
 mod rebuild;
 mod sqlite;
+mod subscriptions;

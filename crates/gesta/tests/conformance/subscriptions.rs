@@ -1,0 +1,182 @@
+//! Subscriptions: catch up from any position, then live, in order, none skipped,
+//! none twice; filters by stream, category and type; commits of another store on the
+//! same database are noticed.
+
+use std::time::Duration;
+
+use gesta::event::Position;
+use gesta::subscription::{Start, Subscription};
+use gesta::{ExpectedVersion, LogQuery, StoreOptions};
+use tokio::task::JoinSet;
+
+use crate::app::Note;
+use crate::check::{self, append, noted};
+use crate::harness::Backend;
+
+conformance!(
+    catch_up_then_live_without_gaps_or_duplicates,
+    filters_by_stream_category_and_type,
+    start_now_sees_only_later_events,
+    commits_of_another_store_are_noticed,
+);
+
+/// Takes `n` events from `subscription`, failing if they take longer than 10 s.
+async fn take(subscription: &mut Subscription, n: usize) -> Vec<gesta::event::RecordedEvent> {
+    let mut events = Vec::with_capacity(n);
+    for _ in 0..n {
+        let next = tokio::time::timeout(Duration::from_secs(10), subscription.next());
+        events.push(
+            next.await
+                .expect("an event within 10 s")
+                .expect("subscription"),
+        );
+    }
+    events
+}
+
+/// 300 events exist; a subscription from position 100 gets 101..=300, then the 200
+/// events 20 concurrent writers commit while it reads: 101..=500, each exactly once.
+async fn catch_up_then_live_without_gaps_or_duplicates(b: Backend) {
+    let store = b.open().await;
+    for i in 0..30 {
+        store
+            .dispatch(Note::new(&format!("s-{}", i % 4), "old", 10))
+            .await
+            .expect("note");
+    }
+    let mut subscription = store
+        .subscribe(Start::After(Position(100)), LogQuery::default())
+        .await
+        .expect("subscribe");
+    let mut writers = JoinSet::new();
+    for w in 0..20 {
+        let store = store.clone();
+        writers.spawn(async move {
+            for i in 0..5 {
+                let note = Note::new(&format!("live-{w}"), &format!("w{w}-{i}"), 2);
+                store.dispatch(note).await.expect("live note");
+            }
+        });
+    }
+    let events = take(&mut subscription, 400).await;
+    let positions: Vec<u64> = events.iter().map(|e| e.position.0).collect();
+    assert_eq!(positions, (101..=500).collect::<Vec<_>>());
+    while writers.join_next().await.is_some() {}
+    let log = check::gap_free_log(&store).await;
+    for (got, stored) in events.iter().zip(&log[100..]) {
+        check::same_event(got, stored);
+    }
+}
+
+async fn filters_by_stream_category_and_type(b: Backend) {
+    let store = b.open().await;
+    for stream in [
+        "account-1",
+        "account-2",
+        "accountant-1",
+        "account",
+        "order-1",
+    ] {
+        append(&store, stream, ExpectedVersion::Any, noted(stream, "x", 2))
+            .await
+            .expect("append");
+    }
+    let by_category = LogQuery::default().category("account");
+    let mut subscription = store
+        .subscribe(Start::After(Position(0)), by_category)
+        .await
+        .expect("subscribe");
+    let streams: Vec<String> = take(&mut subscription, 6)
+        .await
+        .iter()
+        .map(|e| e.stream_id.to_string())
+        .collect();
+    assert_eq!(
+        streams,
+        [
+            "account-1",
+            "account-1",
+            "account-2",
+            "account-2",
+            "account",
+            "account"
+        ]
+    );
+
+    let either = LogQuery::default()
+        .stream(check::sid("order-1"))
+        .category("accountant");
+    let mut subscription = store
+        .subscribe(Start::After(Position(0)), either)
+        .await
+        .expect("subscribe");
+    let positions: Vec<u64> = take(&mut subscription, 4)
+        .await
+        .iter()
+        .map(|e| e.position.0)
+        .collect();
+    assert_eq!(positions, [5, 6, 9, 10]);
+
+    store
+        .dispatch(Note::new("account-3", "typed", 1))
+        .await
+        .expect("note");
+    let typed = LogQuery::default()
+        .event_type(crate::app::NOTED)
+        .category("account");
+    let mut subscription = store
+        .subscribe(Start::After(Position(6)), typed)
+        .await
+        .expect("subscribe");
+    let positions: Vec<u64> = take(&mut subscription, 3)
+        .await
+        .iter()
+        .map(|e| e.position.0)
+        .collect();
+    assert_eq!(positions, [7, 8, 11]);
+}
+
+async fn start_now_sees_only_later_events(b: Backend) {
+    let store = b.open().await;
+    store
+        .dispatch(Note::new("s-1", "before", 3))
+        .await
+        .expect("note");
+    let mut subscription = store
+        .subscribe(Start::Now, LogQuery::default())
+        .await
+        .expect("subscribe");
+    assert_eq!(subscription.cursor(), Position(3));
+    store
+        .dispatch(Note::new("s-1", "after", 1))
+        .await
+        .expect("note");
+    let event = take(&mut subscription, 1).await.remove(0);
+    assert_eq!(event.position, Position(4));
+}
+
+/// A subscription on one store sees what a second store (another process, in effect)
+/// commits to the same database, within a few poll intervals.
+async fn commits_of_another_store_are_noticed(b: Backend) {
+    if !b.survives_reopen() {
+        return b.not_applicable(
+            "commits_of_another_store_are_noticed",
+            "an in-memory database has one store",
+        );
+    }
+    let options = StoreOptions::default().poll_interval(Duration::from_millis(50));
+    let (reader, writer) = (b.open_with(options).await, b.open().await);
+    let mut subscription = reader
+        .subscribe(Start::Now, LogQuery::default())
+        .await
+        .expect("subscribe");
+    writer
+        .dispatch(Note::new("elsewhere-1", "x", 2))
+        .await
+        .expect("note");
+    let events = take(&mut subscription, 2).await;
+    assert_eq!(
+        events.iter().map(|e| e.position.0).collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
