@@ -1,9 +1,11 @@
-//! `gesta events`: print the log.
+//! `gesta events`: print the log, and with `--follow` keep printing new events as
+//! they commit (by this or any other process) until Ctrl-C.
 
 use std::io::Write;
 
-use gesta::LogQuery;
 use gesta::event::{Position, RecordedEvent, StreamId};
+use gesta::subscription::Start;
+use gesta::{LogQuery, Store};
 
 /// Arguments of `gesta events`.
 #[derive(Debug, clap::Args)]
@@ -14,7 +16,7 @@ pub(crate) struct Args {
     /// Only events after this position.
     #[arg(long, default_value_t = 0)]
     after: u64,
-    /// Stop after this many events (default: all).
+    /// Stop after this many events (default: all; with --follow, for ever).
     #[arg(long)]
     limit: Option<u64>,
     /// Only events of this type (repeatable).
@@ -23,12 +25,28 @@ pub(crate) struct Args {
     /// Only events of this stream (repeatable).
     #[arg(long = "stream", value_name = "STREAM")]
     streams: Vec<String>,
+    /// Only events of streams in this category, the part of the stream id before the
+    /// first '-' (repeatable; a listed stream or category matches).
+    #[arg(long = "category", value_name = "CATEGORY")]
+    categories: Vec<String>,
+    /// After printing what matches, keep printing new events as they commit, until
+    /// Ctrl-C.
+    #[arg(long, short = 'f')]
+    follow: bool,
     /// One CloudEvents JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    match print(args).await {
+        // The reader went away (`gesta events | head`): not an error.
+        Err(err) if is_broken_pipe(&err) => Ok(()),
+        result => result,
+    }
+}
+
+async fn print(args: Args) -> anyhow::Result<()> {
     let store = crate::open::existing(&args.db).await?;
     let mut query = LogQuery::after(Position(args.after));
     query.types = args.types.clone();
@@ -37,6 +55,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(StreamId::new)
         .collect::<Result<_, _>>()?;
+    query.categories = args.categories.clone();
     let mut remaining = args.limit.unwrap_or(u64::MAX);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -51,7 +70,43 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
+    if args.follow && remaining > 0 {
+        follow(&store, query, remaining, &mut out, args.json).await?;
+    }
     Ok(())
+}
+
+/// Prints events matching `query` after `query.after` as they commit, each at once,
+/// until `remaining` are printed or Ctrl-C.
+async fn follow(
+    store: &Store,
+    query: LogQuery,
+    mut remaining: u64,
+    out: &mut impl Write,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut subscription = store.subscribe(Start::After(query.after), query).await?;
+    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+    while remaining > 0 {
+        let event = tokio::select! {
+            event = subscription.next() => event?,
+            _ = &mut interrupted => break,
+        };
+        print_event(out, &event, json)?;
+        out.flush()?;
+        remaining -= 1;
+    }
+    Ok(())
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    let kind = match err.downcast_ref::<serde_json::Error>() {
+        Some(json) => json.io_error_kind(),
+        None => err
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind),
+    };
+    kind == Some(std::io::ErrorKind::BrokenPipe)
 }
 
 fn print_event(out: &mut impl Write, event: &RecordedEvent, json: bool) -> anyhow::Result<()> {

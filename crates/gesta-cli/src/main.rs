@@ -1,6 +1,6 @@
 //! `gesta`: the command line of a Gesta store.
 //!
-//! - `gesta events --db URL [--after P] [--limit N] [--type T]... [--stream S]... [--json]`
+//! - `gesta events --db URL [--after P] [--limit N] [--type T]... [--stream S]... [--category C]... [--follow] [--json]`
 //! - `gesta stats --db URL [--json]`
 //! - `gesta copy --from URL --to URL`
 
@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print events of the global log in position order.
+    /// Print events of the global log in position order (with --follow, then new ones live).
     Events(events::Args),
     /// Summarize a store: events, streams, positions, events per type.
     Stats(stats::Args),

@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! - [`Api`]: builds the router: Gesta's routes plus the application's own.
-//! - `routes/`: one module per group of routes (`commands`, `streams`, `events`,
+//! - `routes/`: one module per group of routes (`commands`, `streams`, `events`, `subscribe`,
 //!   `health`, `metrics`, `openapi`).
 //! - [`Problem`]: RFC 9457 error bodies, and the one place errors become statuses.
 //! - [`wire`]: request and response bodies.
@@ -47,6 +47,7 @@ pub struct Api {
     app_routes: Router,
     openapi: utoipa::openapi::OpenApi,
     body_limit: usize,
+    live: routes::subscribe::Live,
 }
 
 impl Api {
@@ -57,6 +58,7 @@ impl Api {
             app_routes: Router::new(),
             openapi: routes::openapi::GestaApi::openapi(),
             body_limit: DEFAULT_BODY_LIMIT,
+            live: routes::subscribe::Live::default(),
         }
     }
 
@@ -78,6 +80,13 @@ impl Api {
         self
     }
 
+    /// How often idle `/subscribe` streams send a keep-alive comment and `/ws`
+    /// sockets a ping (default 15 s).
+    pub fn keep_alive(mut self, every: std::time::Duration) -> Self {
+        self.live.keep_alive = every;
+        self
+    }
+
     /// The finished router.
     pub fn into_router(self) -> Router {
         let mut registry = Registry::with_prefix("gesta");
@@ -94,6 +103,7 @@ impl Api {
                 post(routes::streams::append).get(routes::streams::read),
             )
             .route("/events", get(routes::events::list))
+            .merge(routes::subscribe::routes(self.live))
             .route("/healthz", get(routes::health::health))
             .route("/metrics", get(routes::metrics::metrics))
             .route("/openapi.json", get(routes::openapi::document))

@@ -6,6 +6,7 @@ pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod openapi;
 pub(crate) mod streams;
+pub(crate) mod subscribe;
 mod write;
 
 use std::sync::Arc;

@@ -18,6 +18,8 @@ use super::ApiState;
         super::streams::append,
         super::streams::read,
         super::events::list,
+        super::subscribe::subscribe,
+        super::subscribe::websocket,
         super::health::health,
         super::metrics::metrics,
         document,
