@@ -13,10 +13,11 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
-use crate::Settings;
+use crate::backend::{Scratch, Target};
 use crate::drive::{self, Caller};
 use crate::report::{Compare, Report, Row};
 use crate::transfer_sql::transfer_data;
+use crate::{Settings, cpu};
 
 /// The bank server on its own multi-thread runtime.
 struct Server {
@@ -24,21 +25,21 @@ struct Server {
     addr: SocketAddr,
     shutdown: oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
+    /// Dropped after the runtime (and with it the store).
+    _scratch: Scratch,
 }
 
 impl Server {
     /// Opens a fresh bank store with funded accounts and serves its API on 127.0.0.1:0.
-    fn start(settings: &Settings) -> anyhow::Result<Self> {
-        let dir = settings.tempdir()?;
+    fn start(settings: &Settings, target: &Target) -> anyhow::Result<Self> {
+        let scratch = Scratch::new(settings, target, "bank")?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("bench-server")
             .build()?;
-        let path = dir.path().join("bank.db");
         let (shutdown, stop) = oneshot::channel::<()>();
         let (addr, serving) = runtime.block_on(async {
-            let store = crate::library::open_bank(&path, settings.accounts).await?;
+            let store = crate::library::open_bank(&scratch.url, settings.accounts).await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             let router = gesta_bank::routes::api(store);
@@ -52,7 +53,7 @@ impl Server {
             addr,
             shutdown,
             serving,
-            _dir: dir,
+            _scratch: scratch,
         })
     }
 
@@ -114,15 +115,21 @@ impl Caller for HttpCaller {
 }
 
 /// Runs (c) for each number of `connections`, each against a fresh server and store.
-pub fn run(settings: &Settings, connections: &[usize], report: &mut Report) -> anyhow::Result<()> {
+pub fn run(
+    settings: &Settings,
+    target: &Target,
+    connections: &[usize],
+    report: &mut Report,
+) -> anyhow::Result<()> {
     eprintln!("(c) HTTP: gesta_bank::routes::api + gesta_http::serve, one connection per client");
     let client = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bench-client")
         .build()?;
     for &n in connections {
-        let server = Server::start(settings).context("starting the bank server")?;
+        let server = Server::start(settings, target).context("starting the bank server")?;
         let addr = server.addr;
+        let cpu = cpu::Meter::start(target.backend);
         let load = client.block_on(async {
             let mut callers = Vec::with_capacity(n);
             for _ in 0..n {
@@ -130,6 +137,7 @@ pub fn run(settings: &Settings, connections: &[usize], report: &mut Report) -> a
             }
             anyhow::Ok(drive::drive(callers, settings.accounts, settings.limit).await)
         })?;
+        report.cpu_note(cpu.note(&format!("c{n}"), load.ok));
         server.stop()?;
         report.add(Row {
             key: format!("c{n}"),

@@ -1,16 +1,15 @@
 //! (b) Bank transfers through the library (`gesta::Store` + `gesta_bank::app()`),
 //! with 1, 16 and 64 concurrent callers; (d) their latency.
 
-use std::path::Path;
-
 use anyhow::Context as _;
 use gesta::Store;
 use gesta_bank::commands::{Deposit, OpenAccount, Transfer};
 
-use crate::Settings;
+use crate::backend::{Scratch, Target};
 use crate::drive::{self, Caller};
 use crate::report::{Compare, Report, Row};
 use crate::transfer_sql::{AMOUNT, OPENING_BALANCE, account_id};
+use crate::{Settings, cpu};
 
 /// A caller dispatching typed commands to the store.
 struct LibraryCaller(Store);
@@ -23,22 +22,50 @@ impl Caller for LibraryCaller {
 }
 
 /// Runs (b) for each number of `callers`, on a fresh store each time.
-pub fn run(settings: &Settings, callers: &[usize], report: &mut Report) -> anyhow::Result<()> {
+pub fn run(
+    settings: &Settings,
+    target: &Target,
+    callers: &[usize],
+    report: &mut Report,
+) -> anyhow::Result<()> {
     eprintln!("(b) library: gesta::Store + gesta_bank::app()");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bench-library")
         .build()?;
     for &n in callers {
-        let dir = settings.tempdir()?;
-        let (load, writer) = runtime.block_on(async {
-            let store = open_bank(&dir.path().join("bank.db"), settings.accounts).await?;
+        let scratch = Scratch::new(settings, target, "bank")?;
+        let (load, writer, statements, cpu) = runtime.block_on(async {
+            let store = open_bank(&scratch.url, settings.accounts).await?;
             let before = WriterStats::of(&store);
+            let statements = target.server_statements();
+            let cpu = cpu::Meter::start(target.backend);
             let callers = (0..n).map(|_| LibraryCaller(store.clone())).collect();
             let load = drive::drive(callers, settings.accounts, settings.limit).await;
-            anyhow::Ok((load, WriterStats::of(&store).since(&before)))
+            let cpu = cpu.note(&format!("b{n}"), load.ok);
+            let statements = statements
+                .zip(target.server_statements())
+                .map(|(before, after)| after.saturating_sub(before + 1));
+            let writer = WriterStats::of(&store).since(&before);
+            anyhow::Ok((load, writer, statements, cpu))
         })?;
-        report.note(format!("b{n}: writer {writer}"));
+        report.cpu_note(cpu);
+        drop(scratch);
+        let mut note = format!("b{n}: writer {writer}");
+        if let Some(rtt) = target.round_trip {
+            let per_command = writer.seconds * 1e6 / writer.units.max(1.0);
+            note.push_str(&format!(
+                " = {:.1} round trips of `SELECT 1`",
+                per_command / (rtt.as_secs_f64() * 1e6)
+            ));
+        }
+        if let Some(statements) = statements {
+            note.push_str(&format!(
+                "; {:.1} statements per command at the server (global `Questions`)",
+                statements as f64 / load.ok.max(1) as f64
+            ));
+        }
+        report.note(note);
         report.add(Row {
             key: format!("b{n}"),
             what: format!("library: Transfer, {n} concurrent callers"),
@@ -105,10 +132,9 @@ impl std::fmt::Display for WriterStats {
     }
 }
 
-/// Opens a durable bank store at `path` and opens `accounts` funded accounts.
-pub async fn open_bank(path: &Path, accounts: usize) -> anyhow::Result<Store> {
-    let url = format!("sqlite://{}", path.display());
-    let store = Store::open(&url, gesta_bank::app())
+/// Opens a durable bank store at `url` and opens `accounts` funded accounts.
+pub async fn open_bank(url: &str, accounts: usize) -> anyhow::Result<Store> {
+    let store = Store::open(url, gesta_bank::app())
         .await
         .with_context(|| format!("opening {url}"))?;
     let setup = store.clone();

@@ -1,13 +1,20 @@
-//! `gesta-bench`: measures Gesta against raw SQLite ceilings and prints a markdown table.
+//! `gesta-bench`: measures Gesta against raw database ceilings on SQLite, PostgreSQL
+//! and MySQL/MariaDB, and prints one markdown table per backend.
 //!
-//! Run as `cargo run --release -p gesta-bench -- [--quick] [--out FILE] [--only a,b,c,e,f]`.
-//! Sections: (a) raw rusqlite ceilings, (b) the library, (c) HTTP, (d) latency of (b) and
-//! (c), (e) replay, (f) the (a2) loop over sqlx. See docs/PERFORMANCE.md.
+//! Run as `cargo run --release -p gesta-bench -- [--quick] [--backend sqlite,postgres,mysql]
+//! [--out FILE] [--only a,b,c,e,f]`. Sections: (a) raw driver ceilings, (b) the library,
+//! (c) HTTP, (d) latency of (b) and (c), (e) replay, (f) the SQLite (a2) loop over sqlx.
+//! See docs/PERFORMANCE.md.
 //!
 //! # Layout
 //!
-//! - `transfer_sql`: the hand-written SQL of a Transfer (shared with `sqlx-ceiling/`).
-//! - `raw`: (a1) and (a2).
+//! - `backend`: which database, and a fresh file/schema/database per measurement.
+//! - `cpu`: CPU time per operation of this process and of the database server.
+//! - `transfer_sql`: the hand-written SQLite SQL of a Transfer (shared with
+//!   `sqlx-ceiling/`), and the helpers every loop uses.
+//! - `raw`: (a) on SQLite with rusqlite.
+//! - `server`: (a) on the server backends, over the `RawConn` trait; `pg` and `my`
+//!   implement it with the `postgres` and `mysql` crates.
 //! - `drive`: runs N concurrent callers for a time or a count, with latency histograms.
 //! - `library`: (b) through `gesta::Store`.
 //! - `http`: (c) through the bank's router on its own runtime.
@@ -15,12 +22,17 @@
 //! - `sqlx`: (f) runs the `sqlx-ceiling` program and reads its result.
 //! - `report`: the markdown table and the targets.
 
+mod backend;
+mod cpu;
 mod drive;
 mod http;
 mod library;
+mod my;
+mod pg;
 mod raw;
 mod replay;
 mod report;
+mod server;
 mod sqlx;
 mod transfer_sql;
 
@@ -30,19 +42,35 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 
+use backend::{Backend, DEFAULT_MYSQL_URL, DEFAULT_POSTGRES_URL, Target};
 use report::Report;
 use transfer_sql::Limit;
 
 /// Section names `--only` accepts.
 const SECTIONS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "driver"];
 
+/// Round trips of `SELECT 1` whose median is reported per server backend.
+const ROUND_TRIPS: usize = 1000;
+
 /// Gesta's benchmark harness.
 #[derive(Debug, Parser)]
 #[command(
     name = "gesta-bench",
-    about = "Measures Gesta against raw SQLite ceilings"
+    about = "Measures Gesta against raw SQLite, PostgreSQL and MySQL/MariaDB ceilings"
 )]
 struct Args {
+    /// Backends to measure, comma-separated or repeated (default: sqlite, plus postgres
+    /// and mysql when their URL is given).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "BACKEND")]
+    backend: Vec<Backend>,
+    /// PostgreSQL server; each measurement gets a fresh schema in its database
+    /// [default with --backend postgres: postgres://postgres@127.0.0.1:5432/test].
+    #[arg(long, env = "GESTA_BENCH_POSTGRES_URL", value_name = "URL")]
+    postgres_url: Option<String>,
+    /// MySQL/MariaDB server; each measurement gets a fresh database on it
+    /// [default with --backend mysql: mysql://root@127.0.0.1:3306/test].
+    #[arg(long, env = "GESTA_BENCH_MYSQL_URL", value_name = "URL")]
+    mysql_url: Option<String>,
     /// Small counts for a smoke test (0.3 s per measurement, 20k-event replay).
     #[arg(long)]
     quick: bool,
@@ -140,27 +168,160 @@ fn main() -> anyhow::Result<()> {
                     || (s == "driver" && section == "f")
             })
     };
-    let mut report = Report::new(&settings);
-    if wants("a") {
-        raw::run(&settings, &mut report)?;
+    let mut markdown = String::new();
+    let mut failed = Vec::new();
+    for target in targets(&args) {
+        let title = target.backend.title();
+        eprintln!("== {title}");
+        match run_backend(&settings, &args, target, &wants) {
+            Ok(report) => {
+                let section = report.markdown();
+                println!("\n{section}");
+                markdown.push_str(&section);
+                markdown.push('\n');
+            }
+            Err(err) => {
+                eprintln!("{title} failed: {err:#}");
+                failed.push(format!("{title}: {err:#}"));
+            }
+        }
     }
-    if wants("b") {
-        library::run(&settings, &args.callers, &mut report)?;
-    }
-    if wants("c") {
-        http::run(&settings, &args.connections, &mut report)?;
-    }
-    if wants("e") {
-        replay::run(&settings, &mut report)?;
-    }
-    if wants("f") {
-        sqlx::run(&settings, &mut report)?;
-    }
-    let markdown = report.markdown();
-    println!("\n{markdown}");
     if let Some(out) = &args.out {
         std::fs::write(out, &markdown).with_context(|| format!("writing {}", out.display()))?;
         eprintln!("report written to {}", out.display());
     }
+    if !failed.is_empty() {
+        anyhow::bail!("some backends failed:\n{}", failed.join("\n"));
+    }
     Ok(())
+}
+
+/// The backends to measure, with their server URLs.
+fn targets(args: &Args) -> Vec<Target> {
+    let mut backends = args.backend.clone();
+    if backends.is_empty() {
+        backends.push(Backend::Sqlite);
+        if args.postgres_url.is_some() {
+            backends.push(Backend::Postgres);
+        }
+        if args.mysql_url.is_some() {
+            backends.push(Backend::Mysql);
+        }
+    }
+    backends.dedup();
+    backends
+        .into_iter()
+        .map(|backend| {
+            let url = match backend {
+                Backend::Sqlite => String::new(),
+                Backend::Postgres => args
+                    .postgres_url
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned()),
+                Backend::Mysql => args
+                    .mysql_url
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_MYSQL_URL.to_owned()),
+            };
+            Target {
+                backend,
+                url,
+                round_trip: None,
+            }
+        })
+        .collect()
+}
+
+/// Runs the wanted sections on one backend.
+fn run_backend(
+    settings: &Settings,
+    args: &Args,
+    mut target: Target,
+    wants: &dyn Fn(&str) -> bool,
+) -> anyhow::Result<Report> {
+    let mut header = Vec::new();
+    let mut targets = report::common_targets();
+    if target.backend == Backend::Sqlite {
+        header.push(format!(
+            "SQLite {} (rusqlite, bundled); fresh database file per measurement, WAL, \
+             synchronous=FULL",
+            rusqlite::version()
+        ));
+    } else {
+        let described = target
+            .describe()
+            .with_context(|| format!("connecting to {}", target.url))?;
+        let what = match target.backend {
+            Backend::Postgres => "schema",
+            _ => "database",
+        };
+        header.push(format!("{described}; fresh {what} per measurement"));
+        let rtt = target.round_trip(ROUND_TRIPS)?;
+        eprintln!("  round trip of SELECT 1: {:.1} µs", micros(rtt));
+        header.push(format!(
+            "round trip of a prepared `SELECT 1` over TCP: median {:.1} µs of {ROUND_TRIPS} \
+             (at the start of this backend's run)",
+            micros(rtt)
+        ));
+        target.round_trip = Some(rtt);
+    }
+    if target.backend == Backend::Postgres {
+        targets.push(report::Target {
+            name: "library, 64 callers (issue: group commit on PostgreSQL)",
+            key: "b64",
+            base: None,
+            required: 20_000.0,
+            text: "> 20,000 commands/s",
+        });
+    }
+    header.push(Report::settings_line(settings));
+    header.push(format!("load average at the start: {}", load_average()));
+    let mut report = Report::new(target.backend.title(), header, targets);
+    if wants("a") {
+        match target.backend {
+            Backend::Sqlite => raw::run(settings, &mut report)?,
+            _ => server::run(settings, &target, &mut report)?,
+        }
+    }
+    if wants("b") {
+        library::run(settings, &target, &args.callers, &mut report)?;
+    }
+    if wants("c") {
+        http::run(settings, &target, &args.connections, &mut report)?;
+    }
+    if wants("e") {
+        replay::run(settings, &target, &mut report)?;
+    }
+    if wants("f") && target.backend == Backend::Sqlite {
+        sqlx::run(settings, &mut report)?;
+    }
+    if target.backend != Backend::Sqlite {
+        let rtt = target.round_trip(ROUND_TRIPS)?;
+        report.note(format!(
+            "round trip of `SELECT 1` at the end of this backend's run: median {:.1} µs",
+            micros(rtt)
+        ));
+    }
+    report.note(format!(
+        "load average at the end of this backend's run: {}",
+        load_average()
+    ));
+    Ok(report)
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// The 1, 5 and 15 minute load averages (Linux), or `?`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "?".to_owned())
 }

@@ -1,30 +1,27 @@
-//! (a) Raw ceilings with rusqlite, no Gesta: one insert per commit (a1), and the
-//! Transfer SQL in batched transactions (a2, and a2 with a savepoint per command).
-
-use std::time::Instant;
+//! (a) Raw SQLite ceilings with rusqlite, no Gesta: one insert per commit from 1 and 16
+//! connections (a1, a1x16), and the Transfer SQL in batched transactions (a2, and a2
+//! with a savepoint per command and/or `temp_store=MEMORY`).
 
 use anyhow::Context as _;
 use rusqlite::params;
 use uuid::Uuid;
 
-use crate::Settings;
+use crate::backend::Backend;
 use crate::report::{Compare, Report, Row};
+use crate::server::{self, A1_CLIENTS, InsertOne};
 use crate::transfer_sql::{self, Run};
+use crate::{Settings, cpu};
 
-/// Runs (a1), (a2) and (a2 with savepoints) and adds them to `report`.
+/// Runs (a1), (a1x16), (a2) and its variants on SQLite and adds them to `report`.
 pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
     eprintln!("(a) raw rusqlite ceilings");
-    let a1 = insert_per_commit(settings).context("(a1) one insert per commit")?;
-    report.add(Row {
-        key: "a1".into(),
-        what: "raw: one event INSERT per transaction".into(),
-        rate: a1.rate(),
-        unit: "ops/s",
-        compare: Compare::Writes,
-        latency: None,
-        count: a1.commands,
-        errors: 0,
-    });
+    for clients in [1, A1_CLIENTS] {
+        let cpu = cpu::Meter::start(Backend::Sqlite);
+        let run = insert_per_commit(settings, clients).context("(a1) one insert per commit")?;
+        let row = a1_row(clients, run);
+        report.cpu_note(cpu.note(&row.key, run.commands));
+        report.add(row);
+    }
     // (a2) proper uses Gesta's pragmas; the variants show what savepoints cost and what
     // keeping statement journals in memory (temp_store=MEMORY) would gain.
     let variants = [
@@ -39,8 +36,10 @@ pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
         ),
     ];
     for (key, savepoints, memory, label) in variants {
+        let cpu = cpu::Meter::start(Backend::Sqlite);
         let run =
             transfer_batches(settings, savepoints, memory).with_context(|| format!("({key})"))?;
+        report.cpu_note(cpu.note(key, run.commands));
         let what = format!(
             "raw: Transfer SQL, {} per transaction{label}",
             settings.batch
@@ -59,33 +58,64 @@ pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// (a1): autocommit INSERTs of one event each, on a durable file.
-fn insert_per_commit(settings: &Settings) -> anyhow::Result<Run> {
-    let dir = settings.tempdir()?;
-    let conn = transfer_sql::open_durable(&dir.path().join("a1.db"))?;
-    conn.execute_batch(transfer_sql::GESTA_SCHEMA)?;
-    let mut insert = conn.prepare(transfer_sql::INSERT_EVENT)?;
-    let data = r#"{"account_id":"acct-00001","amount":100}"#;
-    let started = Instant::now();
-    let mut done = 0_u64;
-    while !settings.limit.reached(started, done) {
-        let command = Uuid::now_v7();
-        insert.execute(params![
-            done as i64 + 1,
-            "account-acct-00001",
-            done as i64 + 1,
-            Uuid::now_v7().to_string(),
-            "Deposited",
-            data,
-            transfer_sql::metadata("Deposit", command),
-            transfer_sql::now_micros()
-        ])?;
-        done += 1;
+/// The row of (a1) with one client, or (a1xN) with N.
+pub fn a1_row(clients: usize, run: Run) -> Row {
+    let (key, what) = if clients == 1 {
+        (
+            "a1".to_owned(),
+            "raw: one event INSERT per transaction".to_owned(),
+        )
+    } else {
+        (
+            format!("a1x{clients}"),
+            format!("raw: one event INSERT per transaction, {clients} concurrent clients"),
+        )
+    };
+    Row {
+        key,
+        what,
+        rate: run.rate(),
+        unit: "ops/s",
+        compare: Compare::Writes,
+        latency: None,
+        count: run.commands,
+        errors: 0,
     }
-    Ok(Run {
-        commands: done,
-        elapsed: started.elapsed(),
-    })
+}
+
+/// A rusqlite connection inserting events in autocommit.
+struct SqliteInserter(rusqlite::Connection);
+
+impl InsertOne for SqliteInserter {
+    fn insert_one(&mut self, position: i64) -> anyhow::Result<()> {
+        let data = r#"{"account_id":"acct-00001","amount":100}"#;
+        self.0
+            .prepare_cached(transfer_sql::INSERT_EVENT)?
+            .execute(params![
+                position,
+                "account-acct-00001",
+                position,
+                Uuid::now_v7().to_string(),
+                "Deposited",
+                data,
+                transfer_sql::metadata("Deposit", Uuid::now_v7()),
+                transfer_sql::now_micros()
+            ])?;
+        Ok(())
+    }
+}
+
+/// (a1): autocommit INSERTs of one event each, on a durable file, from `clients`
+/// connections on their own threads (SQLite serializes them on its write lock).
+fn insert_per_commit(settings: &Settings, clients: usize) -> anyhow::Result<Run> {
+    let dir = settings.tempdir()?;
+    let path = dir.path().join("a1.db");
+    let mut conns = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        conns.push(SqliteInserter(transfer_sql::open_durable(&path)?));
+    }
+    conns[0].0.execute_batch(transfer_sql::GESTA_SCHEMA)?;
+    Ok(server::inserts(conns, settings.limit)?.0)
 }
 
 /// (a2): the Transfer loop on a fresh durable file with the bank's accounts. With

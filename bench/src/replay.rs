@@ -1,5 +1,6 @@
-//! (e) Replay: fill a log of many events with rusqlite, then read it back in order
-//! through `Store::scan` and, as the ceiling, with a raw rusqlite loop.
+//! (e) Replay: fill a log of many events with the driver (multi-row `INSERT`s on the
+//! servers), then read it back in order with a raw driver loop (the ceiling) and through
+//! `Store::scan`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use uuid::Uuid;
 
 use crate::Settings;
+use crate::backend::{Backend, Scratch, Target};
 use crate::report::{Compare, Report, Row};
 use crate::transfer_sql::{self, account_id, stream_of};
 
@@ -20,32 +22,52 @@ use crate::transfer_sql::{self, account_id, stream_of};
 const FILL_BATCH: u64 = 100_000;
 
 /// Fills a log of `settings.events` events, then measures both read loops.
-pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, target: &Target, report: &mut Report) -> anyhow::Result<()> {
     eprintln!("(e) replay of {} events", settings.events);
-    let dir = settings.tempdir()?;
-    let path = dir.path().join("replay.db");
+    let scratch = Scratch::new(settings, target, "replay")?;
     let started = Instant::now();
-    fill(&path, settings.events, settings.accounts).context("filling the replay log")?;
-    eprintln!(
-        "  filled in {:.1} s ({:.0} MiB)",
-        started.elapsed().as_secs_f64(),
-        std::fs::metadata(&path).map_or(0, |m| m.len()) as f64 / (1 << 20) as f64
-    );
-    let (count, elapsed) = raw_read(&path).context("raw read loop")?;
+    let raw_read = match (&scratch.path, target.backend) {
+        (Some(path), Backend::Sqlite) => {
+            fill(path, settings.events, settings.accounts).context("filling the replay log")?;
+            eprintln!(
+                "  filled in {:.1} s ({:.0} MiB)",
+                started.elapsed().as_secs_f64(),
+                std::fs::metadata(path).map_or(0, |m| m.len()) as f64 / (1 << 20) as f64
+            );
+            raw_read(path).context("raw read loop")?
+        }
+        _ => {
+            let mut conn = target.raw(&scratch.url)?;
+            conn.create_gesta_schema()?;
+            conn.fill(settings.events, settings.accounts)
+                .context("filling the replay log")?;
+            eprintln!("  filled in {:.1} s", started.elapsed().as_secs_f64());
+            let started = Instant::now();
+            let count = conn.read_all().context("raw read loop")?;
+            (count, started.elapsed().as_secs_f64())
+        }
+    };
+    let (count, elapsed) = raw_read;
+    let driver = match target.backend {
+        Backend::Sqlite => "rusqlite",
+        Backend::Postgres => "postgres crate",
+        Backend::Mysql => "mysql crate",
+    };
     report.add(Row {
         key: "e_raw".into(),
-        what: "raw: rusqlite SELECT of all columns in position order".into(),
+        what: format!("raw: {driver} SELECT of all columns in position order"),
         rate: count as f64 / elapsed.max(1e-9),
         unit: "events/s",
         compare: Compare::Reads,
         latency: None,
         count,
-        errors: 0,
+        errors: settings.events.saturating_sub(count),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (count, elapsed) = runtime.block_on(scan(&path))?;
+    let (count, elapsed) = runtime.block_on(scan(&scratch.url))?;
+    drop(runtime);
     let missing = settings.events.saturating_sub(count);
     report.add(Row {
         key: "e".into(),
@@ -60,13 +82,9 @@ pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `events` Deposited events over `accounts` streams, with Gesta's schema.
-fn fill(path: &Path, events: u64, accounts: usize) -> anyhow::Result<()> {
-    let mut conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "OFF")?;
-    conn.execute_batch(transfer_sql::GESTA_SCHEMA)?;
-    let streams: Vec<(String, String)> = (0..accounts)
+/// Per account: its stream and the data of a deposit to it.
+pub fn deposit_streams(accounts: usize) -> Vec<(String, String)> {
+    (0..accounts)
         .map(|i| {
             let id = account_id(i);
             (
@@ -74,7 +92,16 @@ fn fill(path: &Path, events: u64, accounts: usize) -> anyhow::Result<()> {
                 format!(r#"{{"account_id":"{id}","amount":100}}"#),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Writes `events` Deposited events over `accounts` streams, with Gesta's schema.
+fn fill(path: &Path, events: u64, accounts: usize) -> anyhow::Result<()> {
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.execute_batch(transfer_sql::GESTA_SCHEMA)?;
+    let streams = deposit_streams(accounts);
     let recorded_at = transfer_sql::now_micros();
     let mut position = 0_u64;
     while position < events {
@@ -133,10 +160,10 @@ fn raw_read(path: &Path) -> anyhow::Result<(u64, f64)> {
     Ok((count, started.elapsed().as_secs_f64()))
 }
 
-/// `store.scan` over the whole log; returns (events, seconds).
-async fn scan(path: &Path) -> anyhow::Result<(u64, f64)> {
-    let url = format!("sqlite://{}", path.display());
-    let store = Store::open(&url, gesta_bank::app())
+/// `store.scan` over the whole log; returns (events, seconds). The store opens an
+/// application without read models, so nothing catches up before the scan.
+async fn scan(url: &str) -> anyhow::Result<(u64, f64)> {
+    let store = Store::open(url, gesta::App::new("bench-replay"))
         .await
         .with_context(|| format!("opening {url}"))?;
     let bytes = Arc::new(AtomicU64::new(0));
