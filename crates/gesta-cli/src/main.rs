@@ -3,10 +3,12 @@
 //! - `gesta events --db URL [--after P] [--limit N] [--type T]... [--stream S]... [--category C]... [--follow] [--json]`
 //! - `gesta stats --db URL [--json]`
 //! - `gesta copy --from URL --to URL`
+//! - `gesta reactors list|retry|skip --db URL [--reactor NAME] [--position P | --all]`
 
 mod copy;
 mod events;
 mod open;
+mod reactors;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,8 @@ enum Command {
     /// Copy a whole store (log, streams, idempotency keys) to another database,
     /// resuming an interrupted copy, and verify counts and a checksum.
     Copy(copy::Args),
+    /// Reactors' checkpoints and lag; list, retry or skip their parked events.
+    Reactors(reactors::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +44,7 @@ fn main() -> anyhow::Result<()> {
             Command::Events(args) => events::run(args).await,
             Command::Stats(args) => stats::run(args).await,
             Command::Copy(args) => copy::run(args).await,
+            Command::Reactors(args) => reactors::run(args).await,
         }
     })
 }

@@ -104,6 +104,7 @@ impl Api {
             )
             .route("/events", get(routes::events::list))
             .merge(routes::subscribe::routes(self.live))
+            .merge(routes::admin::routes())
             .route("/healthz", get(routes::health::health))
             .route("/metrics", get(routes::metrics::metrics))
             .route("/openapi.json", get(routes::openapi::document))

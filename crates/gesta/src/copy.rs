@@ -1,5 +1,6 @@
 //! Copying a whole store to another backend: the log (same positions, ids, versions
-//! and timestamps), stream versions and idempotency keys; resumable; verified by
+//! and timestamps), stream versions, idempotency keys, and reactors' checkpoints and
+//! parked events (so reactors on the copy do not run again); resumable; verified by
 //! counts and a checksum. Read models are then rebuilt on the target with
 //! [`Store::rebuild_read_models`].
 
@@ -154,6 +155,7 @@ pub async fn copy(
         });
     }
     copy_keys(from, to).await?;
+    crate::reactor::copy_state(from, to).await?;
     verify(from, to, resumed_after, copied_to).await
 }
 

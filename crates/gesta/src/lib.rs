@@ -15,6 +15,7 @@
 //! - [`sql`] and [`Tx`]: backend-neutral SQL with `:name` parameters.
 //! - [`middleware`]: redux-like middleware around dispatch.
 //! - [`subscription`]: every event after a position, then live ones.
+//! - [`reactor`]: side effects after commit, with checkpoints, retries and parking.
 //! - [`copy`]: copying a whole store to another backend, verified by checksum.
 //!
 //! # Example
@@ -67,6 +68,7 @@ mod expected;
 pub mod json;
 pub mod metrics;
 pub mod middleware;
+pub mod reactor;
 mod read;
 pub mod sql;
 mod store;

@@ -5,11 +5,13 @@
 //! - [`accounts`]: the `accounts` read model: migration and reducer.
 //! - [`routes`]: `GET /accounts/{id}`.
 //! - [`server`]: the command line of the example server.
+//! - [`welcome`]: the "welcome email" reactor, writing to an outbox file.
 
 pub mod accounts;
 pub mod commands;
 pub mod routes;
 pub mod server;
+pub mod welcome;
 
 use gesta::App;
 

@@ -1,6 +1,7 @@
-//! The example server's command line: `--db` and `--listen`.
+//! The example server's command line: `--db`, `--listen` and `--outbox`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -15,6 +16,10 @@ pub struct Args {
     /// Address to listen on (port 0 picks a free one; the chosen address is printed).
     #[arg(long, default_value = "127.0.0.1:8080", env = "GESTA_LISTEN")]
     pub listen: SocketAddr,
+    /// The welcome-email outbox (default: beside a SQLite database as
+    /// `NAME-outbox.txt`, else `bank-outbox.txt`).
+    #[arg(long, env = "GESTA_OUTBOX")]
+    pub outbox: Option<PathBuf>,
 }
 
 /// Parses the command line and serves until Ctrl-C or SIGTERM.
@@ -30,7 +35,14 @@ pub fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let store = gesta::Store::open(&args.db, crate::app())
+    let outbox = args
+        .outbox
+        .unwrap_or_else(|| crate::welcome::default_outbox(&args.db));
+    tracing::info!(outbox = %outbox.display(), "welcome emails go to the outbox");
+    let store = gesta::Store::builder(crate::app())
+        .url(&args.db)
+        .reactor(crate::welcome::reactor(outbox))
+        .open()
         .await
         .with_context(|| format!("opening {}", args.db))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -38,7 +50,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     println!("bank listening on http://{addr} (db {})", args.db);
-    gesta_http::serve(listener, crate::routes::api(store), shutdown_signal()).await?;
+    gesta_http::serve(
+        listener,
+        crate::routes::api(store.clone()),
+        shutdown_signal(),
+    )
+    .await?;
+    store.stop_reactors().await;
     Ok(())
 }
 

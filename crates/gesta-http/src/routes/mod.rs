@@ -1,5 +1,6 @@
 //! One module per group of routes.
 
+pub(crate) mod admin;
 pub(crate) mod commands;
 pub(crate) mod events;
 pub(crate) mod health;

@@ -5,6 +5,7 @@
 //! idempotency, reducers) lives once, above it, in [`crate::writer`].
 //! Adding a database is a new module here plus the conformance suite passing.
 
+mod lock;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
@@ -14,6 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use lock::NamedLock;
 pub use url::{DbUrl, ServerConfig, UrlError};
 
 use crate::sql::{Placeholder, RowRef, SqlError, Value};
@@ -70,6 +72,9 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn durability(&self) -> Durability;
     /// The URL without secrets, for logs.
     fn describe(&self) -> String;
+    /// A handle on the lock `name`, which one process (one handle) holds at a time and
+    /// which is released when its holder's connection or process ends (reactors).
+    fn named_lock(&self, name: &str) -> Result<Box<dyn NamedLock>, SqlError>;
 }
 
 /// One open database connection, used from one thread at a time.

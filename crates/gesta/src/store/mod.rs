@@ -1,5 +1,6 @@
 //! The store handle: dispatch commands, append, read the log, query read models.
 
+mod aside;
 mod options;
 mod readers;
 mod stats;
@@ -18,6 +19,7 @@ use crate::command::{Command, CommandOutcome, CommandRequest};
 use crate::event::{NewEvent, Position, RecordedEvent, StreamId, StreamVersion};
 use crate::metrics::StoreMetrics;
 use crate::middleware::{BoxFuture, Middleware, Next, TraceCommands};
+use crate::reactor::{Lifetime, Reactor, Registry};
 use crate::read::LogQuery;
 use crate::sql::{Params, Row};
 use crate::writer::{self, ImportBatch, Job, StoredKey, Unit, UnitMeta, Work, WriterConfig};
@@ -60,10 +62,11 @@ struct Inner {
     options: StoreOptions,
     metrics: Arc<StoreMetrics>,
     committed: watch::Receiver<Position>,
+    reactors: Arc<Registry>,
 }
 
-/// A handle to an open store; cheap to clone. The writer stops when the last clone is
-/// dropped.
+/// A handle to an open store; cheap to clone. The reactors and the writer stop when the
+/// last clone is dropped.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), gesta::Error> {
@@ -75,6 +78,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// `None` in the reactors' own handles, which must not keep the store open.
+    _lifetime: Option<Arc<Lifetime>>,
 }
 
 /// Configures a store before opening it.
@@ -83,6 +88,7 @@ pub struct StoreBuilder {
     url: String,
     options: StoreOptions,
     middleware: Vec<Arc<dyn Middleware>>,
+    reactors: Vec<Reactor>,
 }
 
 impl StoreBuilder {
@@ -104,8 +110,15 @@ impl StoreBuilder {
         self
     }
 
-    /// Opens the database, migrates, and starts the writer.
+    /// Adds a reactor (a side effect run after commit); it starts when the store opens.
+    pub fn reactor(mut self, reactor: Reactor) -> Self {
+        self.reactors.push(reactor);
+        self
+    }
+
+    /// Opens the database, migrates, and starts the writer and the reactors.
     pub async fn open(self) -> Result<Store, Error> {
+        let reactors = Arc::new(Registry::new(self.reactors)?);
         let backend = backend::open(&self.url)?;
         let app = Arc::new(self.app);
         let metrics = Arc::new(StoreMetrics::default());
@@ -135,7 +148,8 @@ impl StoreBuilder {
         ));
         let mut middleware = self.middleware;
         middleware.push(Arc::new(TraceCommands));
-        Ok(Store {
+        let store = Store {
+            _lifetime: Some(Arc::new(Lifetime::new(Arc::clone(&reactors)))),
             inner: Arc::new(Inner {
                 app,
                 backend,
@@ -145,8 +159,11 @@ impl StoreBuilder {
                 options: self.options,
                 metrics,
                 committed,
+                reactors,
             }),
-        })
+        };
+        store.inner.reactors.start(&store.detached());
+        Ok(store)
     }
 }
 
@@ -158,6 +175,7 @@ impl Store {
             url: "sqlite::memory:".to_owned(),
             options: StoreOptions::default(),
             middleware: Vec::new(),
+            reactors: Vec::new(),
         }
     }
 
@@ -169,6 +187,26 @@ impl Store {
     /// The application.
     pub fn app(&self) -> &App {
         &self.inner.app
+    }
+
+    /// A handle for the store's own tasks: it does not keep the store open.
+    pub(crate) fn detached(&self) -> Store {
+        Store {
+            inner: Arc::clone(&self.inner),
+            _lifetime: None,
+        }
+    }
+
+    pub(crate) fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    pub(crate) fn reactor_registry(&self) -> &Registry {
+        &self.inner.reactors
+    }
+
+    pub(crate) fn poll_interval(&self) -> std::time::Duration {
+        self.inner.options.poll_interval
     }
 
     /// The store's metrics.

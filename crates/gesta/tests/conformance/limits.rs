@@ -123,12 +123,17 @@ async fn deadline_in_handler(b: Backend) {
 /// With a queue of one and a slow handler, callers that find no room in time get
 /// `Overloaded`; everything acknowledged is in the log, nothing else is.
 async fn backpressure(b: Backend) {
-    let options = StoreOptions::default().queue(1, Duration::from_millis(10));
+    // One command per batch, each taking 100 ms, a queue of one and 10 ms of patience:
+    // of 24 callers arriving together, most must be told to back off, even on a
+    // loaded machine that schedules them slowly.
+    let options = StoreOptions::default()
+        .queue(1, Duration::from_millis(10))
+        .max_batch(1);
     let store = b.open_with(options).await;
     let mut tasks = JoinSet::new();
     for i in 0..24 {
         let store = store.clone();
-        let note = Note::new(&format!("bp-{i}"), "bp", 1).mode(Mode::SleepMs(40));
+        let note = Note::new(&format!("bp-{i}"), "bp", 1).mode(Mode::SleepMs(100));
         tasks.spawn(async move { (i, store.dispatch(note).await) });
     }
     let (mut committed, mut overloaded) = (Vec::new(), Vec::new());

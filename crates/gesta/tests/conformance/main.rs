@@ -28,6 +28,7 @@ mod log_buffer;
 mod metadata;
 mod middleware;
 mod mysql;
+mod reactors;
 mod reads;
 mod rebuild;
 mod sqlite;

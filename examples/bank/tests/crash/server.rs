@@ -52,8 +52,13 @@ impl Server {
 
     /// Starts `gesta-bank` on `db` without waiting. `name` prefixes its output lines.
     pub fn spawn(db: &str, name: &str) -> Starting {
+        // The welcome-email outbox is not under test here: keep it out of the source tree.
+        let outbox =
+            std::env::temp_dir().join(format!("gesta-crash-{}-outbox.txt", std::process::id()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_gesta-bank"))
             .args(["--db", db, "--listen", "127.0.0.1:0"])
+            .arg("--outbox")
+            .arg(&outbox)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -38,6 +38,13 @@ const BEGIN: &[&str] = &[
     "START TRANSACTION",
     "SELECT id FROM gesta_lease WHERE id = 1 FOR UPDATE",
 ];
+/// `GET_LOCK` for a name (see [`super::NamedLock`]) without waiting; 1 when taken. The
+/// server's lock name is a hash of the database and the name (at most 64 characters).
+const LOCK_ACQUIRE: &str = "SELECT COALESCE(GET_LOCK(CONCAT('gesta:', \
+    SHA1(CONCAT(COALESCE(DATABASE(), ''), ':', ?))), 0), 0)";
+/// 1 while this session holds that lock.
+const LOCK_CHECK: &str = "SELECT COALESCE(IS_USED_LOCK(CONCAT('gesta:', \
+    SHA1(CONCAT(COALESCE(DATABASE(), ''), ':', ?)))) = CONNECTION_ID(), 0)";
 const UPSERT_STREAM: &str = "INSERT INTO streams (stream_id, version) VALUES (:stream_id, :version) \
      ON DUPLICATE KEY UPDATE version = :version";
 const RECORD_MIGRATION: &str = "INSERT INTO gesta_migrations (name, applied_at) \
@@ -195,6 +202,12 @@ impl Backend for MysqlBackend {
 
     fn describe(&self) -> String {
         self.config.redacted()
+    }
+
+    fn named_lock(&self, name: &str) -> Result<Box<dyn super::NamedLock>, SqlError> {
+        let conn = self.connect(Role::Writer)?;
+        let lock = super::lock::SessionLock::new(conn, LOCK_ACQUIRE, LOCK_CHECK, name);
+        Ok(Box::new(lock))
     }
 }
 

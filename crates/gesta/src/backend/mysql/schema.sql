@@ -36,6 +36,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     position   BIGINT       NOT NULL,
     updated_at BIGINT       NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+-- Events a reactor gave up on (dead letters): one row per reactor and position.
+CREATE TABLE IF NOT EXISTS parked_events (
+    reactor            VARCHAR(200) NOT NULL,
+    position           BIGINT       NOT NULL,
+    event_id           CHAR(36)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    error              TEXT         NOT NULL,
+    attempts           BIGINT       NOT NULL,
+    parked_at          BIGINT       NOT NULL,
+    retry_requested_at BIGINT       NULL,
+    PRIMARY KEY (reactor, position)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
 CREATE TABLE IF NOT EXISTS gesta_migrations (
     name       VARCHAR(500) NOT NULL PRIMARY KEY,
     applied_at BIGINT       NOT NULL

@@ -43,6 +43,17 @@ static DIALECT: Dialect = Dialect {
                        ON CONFLICT (name) DO NOTHING",
 };
 
+/// Takes the session-level advisory lock for a name (see [`super::NamedLock`]), keyed
+/// by a 64-bit hash of the schema and the name; 1 when taken.
+const LOCK_ACQUIRE: &str = "SELECT CASE WHEN pg_try_advisory_lock(hashtextextended(\
+    'gesta:' || COALESCE(current_schema(), '') || ':' || $1, 0)) THEN 1 ELSE 0 END";
+/// 1 while this session holds that lock.
+const LOCK_CHECK: &str = "WITH k AS (SELECT hashtextextended(\
+    'gesta:' || COALESCE(current_schema(), '') || ':' || $1, 0) AS key) \
+    SELECT COUNT(*) FROM pg_locks, k WHERE locktype = 'advisory' AND granted \
+    AND pid = pg_backend_pid() AND objsubid = 1 \
+    AND classid::bigint = ((k.key >> 32) & 4294967295) AND objid::bigint = (k.key & 4294967295)";
+
 /// How long connecting may take unless the URL sets `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,5 +148,11 @@ impl Backend for PgBackend {
 
     fn describe(&self) -> String {
         self.config.redacted()
+    }
+
+    fn named_lock(&self, name: &str) -> Result<Box<dyn super::NamedLock>, SqlError> {
+        let conn = self.connect(Role::Writer)?;
+        let lock = super::lock::SessionLock::new(conn, LOCK_ACQUIRE, LOCK_CHECK, name);
+        Ok(Box::new(lock))
     }
 }

@@ -27,6 +27,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     position   BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+-- Events a reactor gave up on (dead letters): one row per reactor and position.
+CREATE TABLE IF NOT EXISTS parked_events (
+    reactor            TEXT   COLLATE "C" NOT NULL,
+    position           BIGINT NOT NULL,
+    event_id           UUID   NOT NULL,
+    error              TEXT   NOT NULL,
+    attempts           BIGINT NOT NULL,
+    parked_at          BIGINT NOT NULL,
+    retry_requested_at BIGINT,
+    PRIMARY KEY (reactor, position)
+);
 CREATE TABLE IF NOT EXISTS gesta_migrations (
     name       TEXT   COLLATE "C" PRIMARY KEY,
     applied_at BIGINT NOT NULL

@@ -106,4 +106,14 @@ impl Backend for SqliteBackend {
     fn describe(&self) -> String {
         format!("sqlite://{}", self.config.path)
     }
+
+    fn named_lock(&self, name: &str) -> Result<Box<dyn super::NamedLock>, SqlError> {
+        if self.config.is_memory() {
+            return Ok(Box::new(super::lock::Uncontended));
+        }
+        Ok(Box::new(super::lock::FileLock::beside(
+            &self.config.path,
+            name,
+        )))
+    }
 }

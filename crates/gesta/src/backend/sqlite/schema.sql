@@ -24,6 +24,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     position   INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Events a reactor gave up on (dead letters): one row per reactor and position.
+CREATE TABLE IF NOT EXISTS parked_events (
+    reactor            TEXT    NOT NULL,
+    position           INTEGER NOT NULL,
+    event_id           TEXT    NOT NULL,
+    error              TEXT    NOT NULL,
+    attempts           INTEGER NOT NULL,
+    parked_at          INTEGER NOT NULL,
+    retry_requested_at INTEGER,
+    PRIMARY KEY (reactor, position)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS gesta_migrations (
     name       TEXT    PRIMARY KEY,
     applied_at INTEGER NOT NULL
