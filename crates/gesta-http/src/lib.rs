@@ -4,7 +4,7 @@
 //!
 //! - [`Api`]: builds the router: Gesta's routes plus the application's own.
 //! - `routes/`: one module per group of routes (`commands`, `streams`, `events`, `subscribe`,
-//!   `health`, `metrics`, `openapi`).
+//!   `health`, `metrics`, `openapi`, `admin`, `projections`).
 //! - [`Problem`]: RFC 9457 error bodies, and the one place errors become statuses.
 //! - [`wire`]: request and response bodies.
 //! - [`serve`]: runs a router on a TCP listener until shutdown.
@@ -91,10 +91,13 @@ impl Api {
     pub fn into_router(self) -> Router {
         let mut registry = Registry::with_prefix("gesta");
         self.store.metrics().register(&mut registry);
+        let lag = routes::projections::Lag::default();
+        lag.register(&mut registry);
         let state = ApiState {
             store: self.store,
             registry: Arc::new(registry),
             openapi: Arc::new(self.openapi),
+            lag,
         };
         Router::new()
             .route("/commands/{name}", post(routes::commands::run))
@@ -105,6 +108,7 @@ impl Api {
             .route("/events", get(routes::events::list))
             .merge(routes::subscribe::routes(self.live))
             .merge(routes::admin::routes())
+            .merge(routes::projections::routes())
             .route("/healthz", get(routes::health::health))
             .route("/metrics", get(routes::metrics::metrics))
             .route("/openapi.json", get(routes::openapi::document))

@@ -16,6 +16,7 @@
 //! - [`middleware`]: redux-like middleware around dispatch.
 //! - [`subscription`]: every event after a position, then live ones.
 //! - [`reactor`]: side effects after commit, with checkpoints, retries and parking.
+//! - [`projection`]: read models that follow the log after commit, exactly once.
 //! - [`copy`]: copying a whole store to another backend, verified by checksum.
 //!
 //! # Example
@@ -68,6 +69,7 @@ mod expected;
 pub mod json;
 pub mod metrics;
 pub mod middleware;
+pub mod projection;
 pub mod reactor;
 mod read;
 pub mod sql;

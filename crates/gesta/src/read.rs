@@ -67,14 +67,58 @@ impl LogQuery {
     }
 }
 
+impl LogQuery {
+    /// Whether `event` passes this query's type, stream and category filters.
+    pub fn matches(&self, event: &RecordedEvent) -> bool {
+        let typed = self.types.is_empty() || self.types.contains(&event.event_type);
+        let placed = (self.streams.is_empty() && self.categories.is_empty())
+            || self.streams.contains(&event.stream_id)
+            || self
+                .categories
+                .iter()
+                .any(|c| c == event.stream_id.category());
+        typed && placed
+    }
+}
+
 /// Reads the global log, calling `each` per event in position order.
 pub(crate) fn scan_log(
     tx: &mut Tx<'_>,
     query: &LogQuery,
     each: &mut dyn FnMut(RecordedEvent),
 ) -> Result<(), SqlError> {
+    scan_log_until(tx, query, None, each)
+}
+
+/// A page of the log after `query.after` and the position it was read up to: the
+/// last event's if the page is full, otherwise the head of the log when it was read
+/// (so a filtered reader knows how far it has looked, matches or not).
+pub(crate) fn read_page(
+    tx: &mut Tx<'_>,
+    query: &LogQuery,
+) -> Result<(Vec<RecordedEvent>, Position), SqlError> {
+    let head = last_position(tx)?;
+    let mut events = Vec::with_capacity(query.limit.min(10_000));
+    scan_log_until(tx, query, Some(head), &mut |e| events.push(e))?;
+    let scanned = match events.last() {
+        Some(last) if events.len() >= query.limit => last.position,
+        _ => head.max(query.after),
+    };
+    Ok((events, scanned))
+}
+
+fn scan_log_until(
+    tx: &mut Tx<'_>,
+    query: &LogQuery,
+    until: Option<Position>,
+    each: &mut dyn FnMut(RecordedEvent),
+) -> Result<(), SqlError> {
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE position > :after");
     let mut params = Params::new().with("after", query.after.0);
+    if let Some(until) = until {
+        sql.push_str(" AND position <= :until");
+        params.push("until", until.0);
+    }
     push_filters(&mut sql, &mut params, query);
     sql.push_str(" ORDER BY position LIMIT :limit");
     let params = params.with("limit", query.limit as u64);

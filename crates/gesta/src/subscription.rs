@@ -1,20 +1,24 @@
 //! Subscriptions: every matching event after a position, in order, then live ones as
 //! they commit — none skipped, none twice.
 //!
-//! A subscription is a cursor over the log, not a queue: it reads the log page by page
-//! after its cursor, and when it has caught up it waits until the writer commits (or,
-//! for commits by other processes, until the poll interval passes) and reads again.
-//! Because positions are assigned in commit order under the write lock, reading
-//! "everything after the cursor" can never skip an event that commits later with a
-//! lower position. A slow consumer costs the writer nothing and holds at most one page
-//! in memory: it simply reads further behind.
+//! A subscription is a cursor over the log. It knows how far it has looked
+//! (`scanned`, matches or not). While it is behind it reads the log page by page; once
+//! caught up it takes the batches this process's writer publishes after each commit
+//! (no database read at all), as long as each batch starts right after `scanned`.
+//! A batch that does not (another process committed in between, or the subscriber fell
+//! more than the channel's capacity behind) sends it back to reading the log; with
+//! nothing published it also looks at the log every poll interval, for commits of
+//! other processes. Positions are assigned in commit order under the write lock, so
+//! reading "everything after `scanned`" never skips an event that commits later with
+//! a lower position; a slow consumer costs the writer nothing and holds one page.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use crate::event::{Position, RecordedEvent};
+use crate::writer::LiveBatch;
 use crate::{Error, LogQuery, Store};
 
 /// Events read from the log per round trip.
@@ -41,9 +45,15 @@ pub enum Start {
 pub struct Subscription {
     store: Store,
     filter: LogQuery,
+    /// The last event returned.
     cursor: Position,
+    /// How far the log has been looked at (matching or not).
+    scanned: Position,
     buffer: VecDeque<RecordedEvent>,
-    commits: watch::Receiver<Position>,
+    /// Whether the log has been read up to its head (then only published batches, or
+    /// the poll interval, are worth waiting for).
+    caught_up: bool,
+    live: broadcast::Receiver<LiveBatch>,
     poll: Duration,
 }
 
@@ -53,8 +63,8 @@ impl Subscription {
         start: Start,
         filter: LogQuery,
         poll: Duration,
+        live: broadcast::Receiver<LiveBatch>,
     ) -> Result<Self, Error> {
-        let commits = store.watch_position();
         let cursor = match start {
             Start::After(position) => position,
             Start::Now => store.head().await?,
@@ -63,8 +73,10 @@ impl Subscription {
             store,
             filter,
             cursor,
+            scanned: cursor,
             buffer: VecDeque::new(),
-            commits,
+            caught_up: false,
+            live,
             poll,
         })
     }
@@ -81,26 +93,72 @@ impl Subscription {
                 self.cursor = event.position;
                 return Ok(event);
             }
-            if !self.fill().await? {
-                self.wait().await;
+            match self.live.try_recv() {
+                Ok(batch) => self.take_or_read(&batch).await?,
+                Err(TryRecvError::Lagged(_)) => {
+                    self.read_log().await?;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) if self.caught_up => {
+                    self.wait().await?;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => {
+                    self.read_log().await?;
+                }
             }
         }
     }
 
-    /// Reads the next page after the cursor; whether it found anything.
-    async fn fill(&mut self) -> Result<bool, Error> {
+    async fn take_or_read(&mut self, batch: &LiveBatch) -> Result<(), Error> {
+        if !self.take(batch) {
+            self.read_log().await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the matching events of a published batch if it continues what has been
+    /// scanned; `false` if there is a gap to read from the log.
+    fn take(&mut self, batch: &LiveBatch) -> bool {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return true;
+        };
+        if last.position <= self.scanned {
+            return true;
+        }
+        if first.position.0 > self.scanned.0 + 1 {
+            return false;
+        }
+        let fresh = batch.iter().filter(|e| e.position > self.scanned);
+        self.buffer
+            .extend(fresh.filter(|e| self.filter.matches(e)).cloned());
+        self.scanned = last.position;
+        true
+    }
+
+    /// Reads the next page of the log after `scanned`; whether it found anything new.
+    async fn read_log(&mut self) -> Result<bool, Error> {
         let mut query = self.filter.clone();
-        query.after = self.cursor;
+        query.after = self.scanned;
         query.limit = PAGE;
-        self.commits.borrow_and_update();
-        let page = self.store.read_all(query).await?;
+        let before = self.scanned;
+        let (page, scanned) = self
+            .store
+            .read(move |tx| Ok(crate::read::read_page(tx, &query)?))
+            .await?;
         self.buffer.extend(page);
+        self.scanned = scanned.max(before);
         Ok(!self.buffer.is_empty())
     }
 
-    /// Waits for this process's writer to commit, or for the poll interval (commits
-    /// by other processes), whichever comes first.
-    async fn wait(&mut self) {
-        let _ = tokio::time::timeout(self.poll, self.commits.changed()).await;
+    /// Waits for a published batch (this process's commits) or the poll interval, then
+    /// looks at the log (commits of other processes).
+    async fn wait(&mut self) -> Result<(), Error> {
+        match tokio::time::timeout(self.poll, self.live.recv()).await {
+            Ok(Ok(batch)) => self.take_or_read(&batch).await,
+            Ok(Err(RecvError::Lagged(_))) | Err(_) => self.read_log().await.map(drop),
+            Ok(Err(RecvError::Closed)) => {
+                tokio::time::sleep(self.poll).await;
+                self.read_log().await.map(drop)
+            }
+        }
     }
 }

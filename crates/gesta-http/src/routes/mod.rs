@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod openapi;
+pub(crate) mod projections;
 pub(crate) mod streams;
 pub(crate) mod subscribe;
 mod write;
@@ -21,4 +22,6 @@ pub(crate) struct ApiState {
     pub(crate) store: Store,
     pub(crate) registry: Arc<Registry>,
     pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
+    /// Projections' and reactors' lag, refreshed at each `/metrics` scrape.
+    pub(crate) lag: projections::Lag,
 }

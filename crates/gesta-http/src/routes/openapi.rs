@@ -23,6 +23,8 @@ use super::ApiState;
         super::admin::reactors,
         super::admin::retry,
         super::admin::skip,
+        super::projections::projections,
+        super::projections::rebuild,
         super::health::health,
         super::metrics::metrics,
         document,

@@ -55,20 +55,20 @@ pub(crate) async fn run(store: Store, entry: Arc<Entry>, mut stop: watch::Receiv
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// The reactor's lock, taken and checked on a blocking thread (the drivers are
 /// synchronous).
-struct Lock {
+pub(crate) struct Lock {
     backend: Arc<dyn Backend>,
     name: String,
     handle: Option<Box<dyn NamedLock>>,
 }
 
 impl Lock {
-    fn new(backend: Arc<dyn Backend>, name: &str) -> Self {
+    pub(crate) fn new(backend: Arc<dyn Backend>, name: &str) -> Self {
         Lock {
             backend,
             name: name.to_owned(),
@@ -76,11 +76,11 @@ impl Lock {
         }
     }
 
-    async fn try_acquire(&mut self) -> Result<bool, Error> {
+    pub(crate) async fn try_acquire(&mut self) -> Result<bool, Error> {
         self.blocking(|lock| lock.try_acquire()).await
     }
 
-    async fn still_held(&mut self) -> Result<bool, Error> {
+    pub(crate) async fn still_held(&mut self) -> Result<bool, Error> {
         self.blocking(|lock| lock.still_held()).await
     }
 
@@ -112,7 +112,7 @@ impl Lock {
     }
 
     /// Releases the lock (closes its connection or file) on a blocking thread.
-    async fn release(&mut self) {
+    pub(crate) async fn release(&mut self) {
         if let Some(handle) = self.handle.take() {
             let _ = tokio::task::spawn_blocking(move || drop(handle)).await;
         }
@@ -338,7 +338,7 @@ impl<'a> Follower<'a> {
 }
 
 /// Waits for a commit of this process, or `wait`, whichever comes first.
-async fn changed_or_sleep(commits: &mut watch::Receiver<Position>, wait: Duration) {
+pub(crate) async fn changed_or_sleep(commits: &mut watch::Receiver<Position>, wait: Duration) {
     let _ = tokio::time::timeout(wait, async {
         if commits.changed().await.is_err() {
             std::future::pending::<()>().await;

@@ -12,12 +12,12 @@ use super::ReactorStart;
 const PAGE: usize = 500;
 
 /// A page of matching events, and how far the log was looked at.
-pub(super) struct Page {
-    pub(super) events: Vec<RecordedEvent>,
+pub(crate) struct Page {
+    pub(crate) events: Vec<RecordedEvent>,
     /// Every event up to here that matches is in `events` (or was before the cursor).
-    pub(super) scanned_to: Position,
+    pub(crate) scanned_to: Position,
     /// Whether the page was full (more may follow at once).
-    pub(super) full: bool,
+    pub(crate) full: bool,
 }
 
 /// The checkpoint `name`, created (at 0 or at the head of the log, per `start`) when
@@ -69,7 +69,7 @@ fn save_in(tx: &mut Tx<'_>, name: &str, position: Position) -> Result<(), crate:
 /// The matching events after `after`, with the head of the log read first in the same
 /// read transaction: positions commit in order, so when the page is not full every
 /// matching event up to that head is in it.
-pub(super) async fn page(store: &Store, filter: &LogQuery, after: Position) -> Result<Page, Error> {
+pub(crate) async fn page(store: &Store, filter: &LogQuery, after: Position) -> Result<Page, Error> {
     let mut query = filter.clone();
     query.after = after;
     query.limit = PAGE;

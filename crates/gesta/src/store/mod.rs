@@ -19,6 +19,7 @@ use crate::command::{Command, CommandOutcome, CommandRequest};
 use crate::event::{NewEvent, Position, RecordedEvent, StreamId, StreamVersion};
 use crate::metrics::StoreMetrics;
 use crate::middleware::{BoxFuture, Middleware, Next, TraceCommands};
+use crate::projection::{self, Projection};
 use crate::reactor::{Lifetime, Reactor, Registry};
 use crate::read::LogQuery;
 use crate::sql::{Params, Row};
@@ -61,8 +62,9 @@ struct Inner {
     readers: Arc<Readers>,
     options: StoreOptions,
     metrics: Arc<StoreMetrics>,
-    committed: watch::Receiver<Position>,
+    committed: writer::Commits,
     reactors: Arc<Registry>,
+    projections: Arc<projection::Registry>,
 }
 
 /// A handle to an open store; cheap to clone. The reactors and the writer stop when the
@@ -80,6 +82,8 @@ pub struct Store {
     inner: Arc<Inner>,
     /// `None` in the reactors' own handles, which must not keep the store open.
     _lifetime: Option<Arc<Lifetime>>,
+    /// Likewise for the async projections.
+    _projections: Option<Arc<projection::Lifetime>>,
 }
 
 /// Configures a store before opening it.
@@ -89,6 +93,7 @@ pub struct StoreBuilder {
     options: StoreOptions,
     middleware: Vec<Arc<dyn Middleware>>,
     reactors: Vec<Reactor>,
+    projections: Vec<Projection>,
 }
 
 impl StoreBuilder {
@@ -116,9 +121,17 @@ impl StoreBuilder {
         self
     }
 
+    /// Adds an async projection (a read model following the log after commit); it
+    /// starts when the store opens.
+    pub fn projection(mut self, projection: Projection) -> Self {
+        self.projections.push(projection);
+        self
+    }
+
     /// Opens the database, migrates, and starts the writer and the reactors.
     pub async fn open(self) -> Result<Store, Error> {
         let reactors = Arc::new(Registry::new(self.reactors)?);
+        let projections = Arc::new(projection::Registry::new(self.projections)?);
         let backend = backend::open(&self.url)?;
         let app = Arc::new(self.app);
         let metrics = Arc::new(StoreMetrics::default());
@@ -150,6 +163,9 @@ impl StoreBuilder {
         middleware.push(Arc::new(TraceCommands));
         let store = Store {
             _lifetime: Some(Arc::new(Lifetime::new(Arc::clone(&reactors)))),
+            _projections: Some(Arc::new(projection::Lifetime::new(Arc::clone(
+                &projections,
+            )))),
             inner: Arc::new(Inner {
                 app,
                 backend,
@@ -160,9 +176,11 @@ impl StoreBuilder {
                 metrics,
                 committed,
                 reactors,
+                projections,
             }),
         };
         store.inner.reactors.start(&store.detached());
+        store.inner.projections.start(&store.detached());
         Ok(store)
     }
 }
@@ -176,6 +194,7 @@ impl Store {
             options: StoreOptions::default(),
             middleware: Vec::new(),
             reactors: Vec::new(),
+            projections: Vec::new(),
         }
     }
 
@@ -194,6 +213,7 @@ impl Store {
         Store {
             inner: Arc::clone(&self.inner),
             _lifetime: None,
+            _projections: None,
         }
     }
 
@@ -203,6 +223,10 @@ impl Store {
 
     pub(crate) fn reactor_registry(&self) -> &Registry {
         &self.inner.reactors
+    }
+
+    pub(crate) fn projection_registry(&self) -> &projection::Registry {
+        &self.inner.projections
     }
 
     pub(crate) fn poll_interval(&self) -> std::time::Duration {
@@ -221,7 +245,7 @@ impl Store {
 
     /// A receiver that changes whenever a batch commits.
     pub fn watch_position(&self) -> watch::Receiver<Position> {
-        self.inner.committed.clone()
+        self.inner.committed.position.clone()
     }
 
     /// Runs a typed command through the middleware chain and the writer.
@@ -418,7 +442,8 @@ impl Store {
         filter: LogQuery,
     ) -> Result<crate::subscription::Subscription, Error> {
         let poll = self.inner.options.poll_interval;
-        crate::subscription::Subscription::new(self.clone(), start, filter, poll).await
+        let live = self.inner.committed.live.subscribe();
+        crate::subscription::Subscription::new(self.clone(), start, filter, poll, live).await
     }
 
     /// Runs a read-only query against the read model (or Gesta's tables).

@@ -22,6 +22,7 @@ pub(crate) struct Writer {
     pub(super) config: WriterConfig,
     pub(super) metrics: Arc<StoreMetrics>,
     pub(super) committed: watch::Sender<Position>,
+    pub(super) live: tokio::sync::broadcast::Sender<super::LiveBatch>,
     pub(super) pending: super::Pending,
 }
 
@@ -176,6 +177,14 @@ impl Writer {
             }
             moved
         });
+        if self.live.receiver_count() > 0 && events > 0 {
+            let batch: Vec<_> = done
+                .iter()
+                .filter(|(_, o)| !o.replayed)
+                .flat_map(|(_, o)| o.events.iter().cloned())
+                .collect();
+            let _ = self.live.send(std::sync::Arc::new(batch));
+        }
         for (reply, outcome) in done {
             let _ = reply.send(Ok(outcome));
         }

@@ -20,7 +20,7 @@ mod unit;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::app::{App, ErasedHandler};
 use crate::backend::{Backend, Role};
@@ -79,13 +79,18 @@ pub(crate) fn spawn(
     config: WriterConfig,
     metrics: Arc<StoreMetrics>,
     jobs: mpsc::Receiver<Job>,
-) -> Result<watch::Receiver<Position>, Error> {
+) -> Result<Commits, Error> {
     let dialect = backend.dialect();
     let conn = backend.connect(Role::Writer)?;
     let mut session = Session::new(conn, dialect.placeholder);
     migrate::run(&mut session, dialect, &app)?;
     let last = crate::read::last_position(&mut session.tx())?;
     let (committed, watcher) = watch::channel(last);
+    let (live, _) = broadcast::channel(LIVE_BATCHES);
+    let commits = Commits {
+        position: watcher,
+        live: live.clone(),
+    };
     let mut writer = batch::Writer {
         session,
         app,
@@ -93,6 +98,7 @@ pub(crate) fn spawn(
         config,
         metrics,
         committed,
+        live,
         pending: Pending::new(dialect),
     };
     writer.catch_up()?;
@@ -105,5 +111,28 @@ pub(crate) fn spawn(
                 format!("cannot start the writer thread: {e}"),
             ))
         })?;
-    Ok(watcher)
+    Ok(commits)
+}
+
+/// Committed batches kept for subscribers that are a little behind; one further behind
+/// reads the log instead.
+const LIVE_BATCHES: usize = 1024;
+
+/// The events of one committed batch, in position order, for subscribers.
+pub(crate) type LiveBatch = Arc<Vec<crate::event::RecordedEvent>>;
+
+/// What the writer tells the rest of the process about commits.
+#[derive(Clone)]
+pub(crate) struct Commits {
+    /// The last committed position.
+    pub(crate) position: watch::Receiver<Position>,
+    /// Every committed batch's events, so subscriptions need not read them back.
+    pub(crate) live: broadcast::Sender<LiveBatch>,
+}
+
+impl Commits {
+    /// The last position this process committed.
+    pub(crate) fn borrow(&self) -> watch::Ref<'_, Position> {
+        self.position.borrow()
+    }
 }

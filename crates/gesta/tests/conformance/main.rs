@@ -28,6 +28,7 @@ mod log_buffer;
 mod metadata;
 mod middleware;
 mod mysql;
+mod projections;
 mod reactors;
 mod reads;
 mod rebuild;

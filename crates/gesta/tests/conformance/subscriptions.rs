@@ -17,6 +17,7 @@ conformance!(
     catch_up_then_live_without_gaps_or_duplicates,
     filters_by_stream_category_and_type,
     start_now_sees_only_later_events,
+    live_events_are_filtered_like_the_log,
     commits_of_another_store_are_noticed,
 );
 
@@ -179,4 +180,36 @@ async fn commits_of_another_store_are_noticed(b: Backend) {
         events.iter().map(|e| e.position.0).collect::<Vec<_>>(),
         [1, 2]
     );
+}
+
+/// Events that arrive live (published by this process's writer, not read back from
+/// the log) pass the same filters as events read from the log.
+async fn live_events_are_filtered_like_the_log(b: Backend) {
+    let store = b.open().await;
+    let filter = LogQuery::default()
+        .category("account")
+        .stream(check::sid("order-9"));
+    let mut subscription = store
+        .subscribe(Start::Now, filter)
+        .await
+        .expect("subscribe");
+    for stream in [
+        "account-1",
+        "accountant-1",
+        "order-9",
+        "order-1",
+        "account",
+        "account-2",
+    ] {
+        store
+            .dispatch(Note::new(stream, "live", 1))
+            .await
+            .expect("note");
+    }
+    let streams: Vec<String> = take(&mut subscription, 4)
+        .await
+        .iter()
+        .map(|e| e.stream_id.to_string())
+        .collect();
+    assert_eq!(streams, ["account-1", "order-9", "account", "account-2"]);
 }

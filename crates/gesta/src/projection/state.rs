@@ -1,0 +1,112 @@
+//! A projection's durable state: its checkpoint, moved in the same transaction as the
+//! batch of events it covers ([`Store::write_aside`], on the writer's connection
+//! between two command batches).
+
+use std::sync::Arc;
+
+use super::ApplyFn;
+use crate::event::{Position, RecordedEvent, Timestamp};
+use crate::sql::SqlErrorKind;
+use crate::{Error, HandlerError, Store, Tx, params};
+
+/// The checkpoint `name`, created at 0 when missing.
+pub(super) async fn start(store: &Store, name: &str) -> Result<Position, Error> {
+    let name = name.to_owned();
+    store.write_aside(move |tx| current(tx, &name)).await
+}
+
+fn load(tx: &mut Tx<'_>, name: &str) -> Result<Option<Position>, Error> {
+    let found: Option<u64> = tx.query_scalar(
+        "SELECT position FROM checkpoints WHERE name = :name",
+        &params! { "name" => name },
+    )?;
+    Ok(found.map(Position))
+}
+
+/// Checkpoint `name`, created at 0 when missing (someone deleted the row).
+fn current(tx: &mut Tx<'_>, name: &str) -> Result<Position, Error> {
+    if let Some(position) = load(tx, name)? {
+        return Ok(position);
+    }
+    tx.execute(
+        "INSERT INTO checkpoints (name, position, updated_at) VALUES (:name, 0, :at)",
+        &params! { "name" => name, "at" => Timestamp::now().0 },
+    )?;
+    Ok(Position(0))
+}
+
+/// What became of a batch.
+pub(super) enum Applied {
+    /// Applied, and the checkpoint is now at the batch's end.
+    Done,
+    /// Not applied: the checkpoint was no longer where the batch was read from (a
+    /// rebuild, or another process); it is here now.
+    Moved(Position),
+}
+
+/// A batch: `events` (all after `from`), then the checkpoint at `to`.
+pub(super) struct Batch {
+    pub(super) projection: String,
+    pub(super) checkpoint: String,
+    pub(super) apply: Arc<ApplyFn>,
+    pub(super) from: Position,
+    pub(super) to: Position,
+    pub(super) events: Vec<RecordedEvent>,
+}
+
+/// Applies `batch` and moves the checkpoint from `batch.from` to `batch.to`, in one
+/// transaction. The checkpoint is moved first, only from where the batch was read:
+/// the row lock it takes keeps a concurrent batch out until this one commits, after
+/// which that one finds the checkpoint moved and applies nothing.
+pub(super) async fn apply(store: &Store, batch: Batch) -> Result<Applied, Error> {
+    store
+        .write_aside(move |tx| {
+            let moved = tx.execute(
+                "UPDATE checkpoints SET position = :to, updated_at = :at \
+                 WHERE name = :name AND position = :from",
+                &params! {
+                    "to" => batch.to.0, "at" => Timestamp::now().0,
+                    "name" => batch.checkpoint.as_str(), "from" => batch.from.0,
+                },
+            )?;
+            if moved == 0 {
+                return Ok(Applied::Moved(current(tx, &batch.checkpoint)?));
+            }
+            for event in &batch.events {
+                (batch.apply)(tx, event).map_err(|err| failed(&batch.projection, event, err))?;
+            }
+            Ok(Applied::Done)
+        })
+        .await
+}
+
+fn failed(projection: &str, event: &RecordedEvent, err: HandlerError) -> Error {
+    match err {
+        HandlerError::Sql(e) if e.kind == SqlErrorKind::Interrupted => Error::Database(e),
+        other => Error::ReducerFailed {
+            read_model: projection.to_owned(),
+            message: format!("event at position {}: {other}", event.position),
+        },
+    }
+}
+
+/// Empties `tables` and resets checkpoint `name` to 0, in one transaction.
+pub(super) async fn reset(store: &Store, name: &str, tables: &[String]) -> Result<(), Error> {
+    let (name, tables) = (name.to_owned(), tables.to_vec());
+    store
+        .write_aside(move |tx| {
+            for table in &tables {
+                // Table names were checked to be plain identifiers when registered.
+                tx.execute(&format!("DELETE FROM {table}"), &params! {})?;
+            }
+            let at = Timestamp::now().0;
+            let sql = if load(tx, &name)?.is_some() {
+                "UPDATE checkpoints SET position = 0, updated_at = :at WHERE name = :name"
+            } else {
+                "INSERT INTO checkpoints (name, position, updated_at) VALUES (:name, 0, :at)"
+            };
+            tx.execute(sql, &params! { "at" => at, "name" => name.as_str() })?;
+            Ok(())
+        })
+        .await
+}
