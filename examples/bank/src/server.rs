@@ -1,4 +1,4 @@
-//! The example server's command line: `--db`, `--listen` and `--outbox`.
+//! The example server's command line: `--db`, `--listen`, `--outbox` and `--nats`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +20,10 @@ pub struct Args {
     /// `NAME-outbox.txt`, else `bank-outbox.txt`).
     #[arg(long, env = "GESTA_OUTBOX")]
     pub outbox: Option<PathBuf>,
+    /// Publish every committed event to NATS JetStream at this URL (stream `GESTA_bank`,
+    /// subjects `gesta.bank.<category>.<type>`). Default: off.
+    #[arg(long, env = "GESTA_NATS")]
+    pub nats: Option<String>,
 }
 
 /// Parses the command line and serves until Ctrl-C or SIGTERM.
@@ -39,9 +43,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .outbox
         .unwrap_or_else(|| crate::welcome::default_outbox(&args.db));
     tracing::info!(outbox = %outbox.display(), "welcome emails go to the outbox");
-    let store = gesta::Store::builder(crate::app())
+    let mut builder = gesta::Store::builder(crate::app())
         .url(&args.db)
-        .reactor(crate::welcome::reactor(outbox))
+        .reactor(crate::welcome::reactor(outbox));
+    if let Some(url) = &args.nats {
+        tracing::info!(%url, "committed events are published to NATS JetStream");
+        builder = builder.reactor(gesta_nats::fanout(gesta_nats::NatsConfig::new(url, "bank")));
+    }
+    let store = builder
         .open()
         .await
         .with_context(|| format!("opening {}", args.db))?;
