@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::watch;
 
 use crate::event::{Position, RecordedEvent};
 use crate::writer::LiveBatch;
@@ -54,6 +55,8 @@ pub struct Subscription {
     /// the poll interval, are worth waiting for).
     caught_up: bool,
     live: broadcast::Receiver<LiveBatch>,
+    /// Bumped when any process commits (PostgreSQL LISTEN); else only polling finds those.
+    elsewhere: Option<watch::Receiver<u64>>,
     poll: Duration,
 }
 
@@ -64,6 +67,7 @@ impl Subscription {
         filter: LogQuery,
         poll: Duration,
         live: broadcast::Receiver<LiveBatch>,
+        elsewhere: Option<watch::Receiver<u64>>,
     ) -> Result<Self, Error> {
         let cursor = match start {
             Start::After(position) => position,
@@ -77,6 +81,7 @@ impl Subscription {
             buffer: VecDeque::new(),
             caught_up: false,
             live,
+            elsewhere,
             poll,
         })
     }
@@ -144,21 +149,37 @@ impl Subscription {
             .store
             .read(move |tx| Ok(crate::read::read_page(tx, &query)?))
             .await?;
+        self.caught_up = page.len() < PAGE;
         self.buffer.extend(page);
         self.scanned = scanned.max(before);
         Ok(!self.buffer.is_empty())
     }
 
-    /// Waits for a published batch (this process's commits) or the poll interval, then
-    /// looks at the log (commits of other processes).
+    /// Waits for a published batch (this process's commits), word of another process's
+    /// commit (PostgreSQL) or the poll interval, then looks at the log.
     async fn wait(&mut self) -> Result<(), Error> {
-        match tokio::time::timeout(self.poll, self.live.recv()).await {
-            Ok(Ok(batch)) => self.take_or_read(&batch).await,
-            Ok(Err(RecvError::Lagged(_))) | Err(_) => self.read_log().await.map(drop),
-            Ok(Err(RecvError::Closed)) => {
-                tokio::time::sleep(self.poll).await;
+        let elsewhere = async {
+            match self.elsewhere.as_mut() {
+                Some(heard) => heard.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = self.live.recv() => match received {
+                Ok(batch) => self.take_or_read(&batch).await,
+                Err(RecvError::Lagged(_)) => self.read_log().await.map(drop),
+                Err(RecvError::Closed) => {
+                    tokio::time::sleep(self.poll).await;
+                    self.read_log().await.map(drop)
+                }
+            },
+            heard = elsewhere => {
+                if !heard {
+                    self.elsewhere = None;
+                }
                 self.read_log().await.map(drop)
             }
+            () = tokio::time::sleep(self.poll) => self.read_log().await.map(drop),
         }
     }
 }

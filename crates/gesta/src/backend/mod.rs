@@ -46,6 +46,9 @@ pub struct Dialect {
     /// Ends a multi-row `INSERT INTO streams (stream_id, version) VALUES ...` so that
     /// existing rows take the new version.
     pub upsert_streams_suffix: &'static str,
+    /// Run in every write transaction that appended events, so that other processes
+    /// hear of the commit (PostgreSQL: `NOTIFY`); `None` where they poll instead.
+    pub notify_commit: Option<&'static str>,
     /// Records a migration name in `gesta_migrations` unless present (`:name`, `:applied_at`).
     pub record_migration: &'static str,
 }
@@ -75,6 +78,14 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// A handle on the lock `name`, which one process (one handle) holds at a time and
     /// which is released when its holder's connection or process ends (reactors).
     fn named_lock(&self, name: &str) -> Result<Box<dyn NamedLock>, SqlError>;
+    /// Starts bumping `signal` whenever any process commits to this database, if the
+    /// database can push that (PostgreSQL `LISTEN`); returns whether it does. The
+    /// listener stops once every receiver of `signal` is gone. Without it, subscribers
+    /// notice other processes' commits by polling.
+    fn watch_commits(&self, signal: tokio::sync::watch::Sender<u64>) -> bool {
+        drop(signal);
+        false
+    }
 }
 
 /// One open database connection, used from one thread at a time.

@@ -443,7 +443,9 @@ impl Store {
     ) -> Result<crate::subscription::Subscription, Error> {
         let poll = self.inner.options.poll_interval;
         let live = self.inner.committed.live.subscribe();
-        crate::subscription::Subscription::new(self.clone(), start, filter, poll, live).await
+        let elsewhere = self.inner.committed.elsewhere.clone();
+        crate::subscription::Subscription::new(self.clone(), start, filter, poll, live, elsewhere)
+            .await
     }
 
     /// Runs a read-only query against the read model (or Gesta's tables).

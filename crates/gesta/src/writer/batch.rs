@@ -105,6 +105,9 @@ impl Writer {
     /// Writes the buffered log rows and advances the read models' checkpoints.
     fn finish_batch(&mut self, head: Position, last: Position) -> Result<(), SqlError> {
         self.pending.flush(self.session.conn.as_mut())?;
+        if let (Some(notify), true) = (self.dialect.notify_commit, last > head) {
+            self.exec(notify)?;
+        }
         if last > head && !self.app.read_models().is_empty() {
             let app = std::sync::Arc::clone(&self.app);
             super::checkpoints::advance(&mut self.session.tx(), &app, last)?;

@@ -87,9 +87,12 @@ pub(crate) fn spawn(
     let last = crate::read::last_position(&mut session.tx())?;
     let (committed, watcher) = watch::channel(last);
     let (live, _) = broadcast::channel(LIVE_BATCHES);
+    let (elsewhere, heard) = watch::channel(0);
+    let pushed = backend.watch_commits(elsewhere);
     let commits = Commits {
         position: watcher,
         live: live.clone(),
+        elsewhere: pushed.then_some(heard),
     };
     let mut writer = batch::Writer {
         session,
@@ -128,6 +131,8 @@ pub(crate) struct Commits {
     pub(crate) position: watch::Receiver<Position>,
     /// Every committed batch's events, so subscriptions need not read them back.
     pub(crate) live: broadcast::Sender<LiveBatch>,
+    /// Bumped when any process commits, where the database pushes that (PostgreSQL).
+    pub(crate) elsewhere: Option<watch::Receiver<u64>>,
 }
 
 impl Commits {

@@ -57,6 +57,7 @@ static MARIADB_DIALECT: Dialect = Dialect {
     begin: BEGIN,
     upsert_stream: UPSERT_STREAM,
     upsert_streams_suffix: "ON DUPLICATE KEY UPDATE version = VALUES(version)",
+    notify_commit: None,
     record_migration: RECORD_MIGRATION,
 };
 

@@ -14,6 +14,7 @@
 
 mod connection;
 mod deadline;
+mod notify;
 mod numeric;
 #[cfg(test)]
 mod tests;
@@ -39,6 +40,7 @@ static DIALECT: Dialect = Dialect {
     upsert_stream: "INSERT INTO streams (stream_id, version) VALUES (:stream_id, :version) \
                     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
     upsert_streams_suffix: "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
+    notify_commit: Some(notify::NOTIFY),
     record_migration: "INSERT INTO gesta_migrations (name, applied_at) VALUES (:name, :applied_at) \
                        ON CONFLICT (name) DO NOTHING",
 };
@@ -154,5 +156,9 @@ impl Backend for PgBackend {
         let conn = self.connect(Role::Writer)?;
         let lock = super::lock::SessionLock::new(conn, LOCK_ACQUIRE, LOCK_CHECK, name);
         Ok(Box::new(lock))
+    }
+
+    fn watch_commits(&self, signal: tokio::sync::watch::Sender<u64>) -> bool {
+        notify::spawn_listener(self.pg.clone(), signal)
     }
 }
