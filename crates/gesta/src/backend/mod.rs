@@ -2,7 +2,7 @@
 //!
 //! A backend knows its dialect (placeholders, DDL, upserts), opens connections and
 //! classifies errors. Everything else (batching, positions, expected versions,
-//! idempotency, reducers) lives once, above it, in [`crate::writer`].
+//! idempotency, reducers) lives once, above it, in the writer (`src/writer/`).
 //! Adding a database is a new module here plus the conformance suite passing.
 
 mod lock;
