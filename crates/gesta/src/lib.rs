@@ -66,6 +66,7 @@ pub mod copy;
 mod error;
 pub mod event;
 mod expected;
+mod follower;
 pub mod json;
 pub mod metrics;
 pub mod middleware;

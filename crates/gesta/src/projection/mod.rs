@@ -66,7 +66,7 @@ use std::time::Duration;
 use crate::event::RecordedEvent;
 use crate::{HandlerError, LogQuery, Tx};
 
-pub(crate) use registry::{Lifetime, Registry};
+pub(crate) use registry::Registry;
 pub use status::ProjectionStatus;
 
 #[cfg(doc)]

@@ -17,10 +17,11 @@ use crate::app::App;
 use crate::backend::{self, Backend};
 use crate::command::{Command, CommandOutcome, CommandRequest};
 use crate::event::{NewEvent, Position, RecordedEvent, StreamId, StreamVersion};
+use crate::follower::Lifetime;
 use crate::metrics::StoreMetrics;
 use crate::middleware::{BoxFuture, Middleware, Next, TraceCommands};
 use crate::projection::{self, Projection};
-use crate::reactor::{Lifetime, Reactor, Registry};
+use crate::reactor::{Reactor, Registry};
 use crate::read::LogQuery;
 use crate::sql::{Params, Row};
 use crate::writer::{self, ImportBatch, Job, StoredKey, Unit, UnitMeta, Work, WriterConfig};
@@ -80,10 +81,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
-    /// `None` in the reactors' own handles, which must not keep the store open.
+    /// `None` in the reactors' and projections' own handles, which must not keep the
+    /// store open.
     _lifetime: Option<Arc<Lifetime>>,
-    /// Likewise for the async projections.
-    _projections: Option<Arc<projection::Lifetime>>,
 }
 
 /// Configures a store before opening it.
@@ -162,10 +162,10 @@ impl StoreBuilder {
         let mut middleware = self.middleware;
         middleware.push(Arc::new(TraceCommands));
         let store = Store {
-            _lifetime: Some(Arc::new(Lifetime::new(Arc::clone(&reactors)))),
-            _projections: Some(Arc::new(projection::Lifetime::new(Arc::clone(
-                &projections,
-            )))),
+            _lifetime: Some(Arc::new(Lifetime::new(vec![
+                Arc::clone(&reactors.tasks),
+                Arc::clone(&projections.tasks),
+            ]))),
             inner: Arc::new(Inner {
                 app,
                 backend,
@@ -213,7 +213,6 @@ impl Store {
         Store {
             inner: Arc::clone(&self.inner),
             _lifetime: None,
-            _projections: None,
         }
     }
 
