@@ -97,24 +97,29 @@ pub fn fresh(server: Server) -> Option<FreshDatabase> {
         left_out(server);
         return None;
     };
-    let made = {
-        let base = base.clone();
-        std::thread::spawn(move || match server {
-            Server::Postgres => postgres::create_schema(&base),
-            Server::Mysql => mysql::create_database(&base),
-        })
-        .join()
-        .unwrap_or_else(|_| Err("provisioning panicked".to_owned()))
-    };
-    match made {
-        Ok((name, url)) => Some(FreshDatabase {
-            server,
-            base,
-            name,
-            url,
-        }),
+    match fresh_at(server, &base) {
+        Ok(db) => Some(db),
         Err(why) => panic!("{} at {base} is set but unusable: {why}", server.name()),
     }
+}
+
+/// A fresh database on the `server` at `base` (for tools such as the benchmark that
+/// take their server URL from elsewhere than the test variables).
+pub fn fresh_at(server: Server, base: &str) -> Result<FreshDatabase, String> {
+    let owned = base.to_owned();
+    // The PostgreSQL client blocks on a runtime of its own: use a plain thread.
+    let (name, url) = std::thread::spawn(move || match server {
+        Server::Postgres => postgres::create_schema(&owned),
+        Server::Mysql => mysql::create_database(&owned),
+    })
+    .join()
+    .unwrap_or_else(|_| Err("provisioning panicked".to_owned()))?;
+    Ok(FreshDatabase {
+        server,
+        base: base.to_owned(),
+        name,
+        url,
+    })
 }
 
 /// Whether tests run under CI (`CI=true`), where no backend may be left out.
