@@ -4,10 +4,15 @@
 //! - `gesta stats --db URL [--json]`
 //! - `gesta copy --from URL --to URL`
 //! - `gesta reactors list|retry|skip --db URL [--reactor NAME] [--position P | --all]`
+//! - `gesta projections list --db URL [--json]`
+//! - `gesta projections rebuild --db URL --projection NAME`: records a rebuild request
+//!   that the process running the projection performs (at once if one runs it, else
+//!   when one starts).
 
 mod copy;
 mod events;
 mod open;
+mod projections;
 mod reactors;
 mod stats;
 
@@ -32,6 +37,8 @@ enum Command {
     Copy(copy::Args),
     /// Reactors' checkpoints and lag; list, retry or skip their parked events.
     Reactors(reactors::Args),
+    /// Async projections' checkpoints and lag; request a rebuild.
+    Projections(projections::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +52,7 @@ fn main() -> anyhow::Result<()> {
             Command::Stats(args) => stats::run(args).await,
             Command::Copy(args) => copy::run(args).await,
             Command::Reactors(args) => reactors::run(args).await,
+            Command::Projections(args) => projections::run(args).await,
         }
     })
 }

@@ -52,6 +52,9 @@ pub(crate) struct ProjectionBody {
     running: bool,
     /// Its last failure in this server, until a batch succeeds again.
     error: Option<String>,
+    /// Whether a rebuild was requested (e.g. by `gesta projections rebuild`) and the
+    /// process running the projection has not performed it yet.
+    rebuild_requested: bool,
 }
 
 /// `202` from `POST /admin/projections/{name}/rebuild`.
@@ -117,6 +120,7 @@ fn body(status: ProjectionStatus) -> ProjectionBody {
         registered: status.registered,
         running: status.running,
         error: status.error,
+        rebuild_requested: status.rebuild_requested,
     }
 }
 

@@ -26,7 +26,15 @@
 //!   position the batch was read at, so a batch applied by a process that lost the
 //!   lock, or raced a rebuild, is rolled back instead of applied twice.
 //! - **Rebuild.** [`Store::rebuild_projection`] empties its tables and resets its
-//!   checkpoint in one transaction; the projection then replays the log.
+//!   checkpoint in one transaction; the projection then replays the log. It needs the
+//!   projection registered in the calling process (only it knows the tables); from
+//!   any other process (the `gesta projections rebuild` CLI, a server that does not
+//!   run it), [`Store::request_projection_rebuild`] records a durable request (row
+//!   `projection-rebuild:<name>` of `checkpoints`) that the process running the
+//!   projection performs, in one transaction that also removes the request: it checks
+//!   in each batch's transaction, when idle at each poll (or wake), and when it
+//!   starts, so a request made while no process runs the projection is performed
+//!   when one does. [`ProjectionStatus::rebuild_requested`] shows it until then.
 //! - Rebuilding the inline read models never touches a projection.
 //!
 //! For targets outside the store's database (another database, a search service), use
@@ -56,6 +64,7 @@
 //! ```
 
 mod registry;
+mod request;
 mod runner;
 mod state;
 mod status;

@@ -1,14 +1,16 @@
 //! A projection's task: take the lock, follow the log from the checkpoint, apply each
-//! page of matching events in batches that move the checkpoint with them.
+//! page of matching events in batches that move the checkpoint with them, and perform
+//! requested rebuilds (checked in each batch's transaction, and when idle at each
+//! poll or wake).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::watch;
 
-use super::checkpoint_name;
 use super::registry::Entry;
 use super::state::{self, Applied, Batch};
+use super::{checkpoint_name, request};
 use crate::event::Position;
 use crate::reactor::{Lock, changed_or_sleep, page, stopped};
 use crate::{Error, Store};
@@ -81,7 +83,9 @@ impl Follower<'_> {
     /// Follows the log until stopped (`Ok`) or an error.
     async fn run(&mut self) -> Result<(), Error> {
         let options = self.entry.projection.options.clone();
-        let mut cursor = state::start(self.store, self.name).await?;
+        let entry: &Entry = self.entry;
+        let (projection, tables) = (entry.name(), &entry.projection.tables);
+        let mut cursor = state::start(self.store, projection, tables).await?;
         let mut commits = self.store.watch_position();
         let mut next_check = Instant::now() + options.lock_retry;
         loop {
@@ -97,6 +101,15 @@ impl Follower<'_> {
             commits.borrow_and_update();
             let filter = &self.entry.projection.filter;
             let page = page(self.store, filter, cursor).await?;
+            // Idle: nothing new since the cursor, so no batch checks for a request.
+            if page.scanned_to <= cursor
+                && request::requested(self.store, projection).await?
+                && state::rebuild_requested(self.store, projection, tables).await?
+            {
+                tracing::info!(projection, "projection rebuilt as requested; replaying");
+                cursor = Position(0);
+                continue;
+            }
             let full = page.full;
             cursor = self.apply_page(cursor, page, options.batch_size).await?;
             if full {
@@ -110,7 +123,7 @@ impl Follower<'_> {
                 () = changed_or_sleep(&mut commits, wait) => {}
                 () = stopped(self.stop) => {}
                 () = self.entry.wake.notified() => {
-                    cursor = state::start(self.store, self.name).await?;
+                    cursor = state::start(self.store, projection, tables).await?;
                 }
             }
         }
@@ -138,6 +151,7 @@ impl Follower<'_> {
             };
             let batch = Batch {
                 projection: self.entry.name().to_owned(),
+                tables: self.entry.projection.tables.clone(),
                 checkpoint: self.name.to_owned(),
                 apply: Arc::clone(&self.entry.projection.apply),
                 from: cursor,
@@ -154,6 +168,13 @@ impl Follower<'_> {
                         "projection checkpoint moved elsewhere; following from there"
                     );
                     return Ok(now);
+                }
+                Applied::Rebuilt => {
+                    tracing::info!(
+                        projection = self.entry.name(),
+                        "projection rebuilt as requested; replaying"
+                    );
+                    return Ok(Position(0));
                 }
             }
             *self.failures = 0;

@@ -1,18 +1,50 @@
 //! A projection's durable state: its checkpoint, moved in the same transaction as the
 //! batch of events it covers ([`Store::write_aside`], on the writer's connection
-//! between two command batches).
+//! between two command batches); and its rebuild, performed in one transaction that
+//! empties its tables, resets its checkpoint and removes a rebuild request.
 
 use std::sync::Arc;
 
-use super::ApplyFn;
+use super::{ApplyFn, checkpoint_name, request};
 use crate::event::{Position, RecordedEvent, Timestamp};
 use crate::sql::SqlErrorKind;
 use crate::{Error, HandlerError, Store, Tx, params};
 
-/// The checkpoint `name`, created at 0 when missing.
-pub(super) async fn start(store: &Store, name: &str) -> Result<Position, Error> {
-    let name = name.to_owned();
-    store.write_aside(move |tx| current(tx, &name)).await
+/// The checkpoint of projection `name`, created at 0 when missing; when a rebuild of
+/// it is requested, the rebuild is performed first (the checkpoint is then 0).
+pub(super) async fn start(store: &Store, name: &str, tables: &[String]) -> Result<Position, Error> {
+    let (name, tables) = (name.to_owned(), tables.to_vec());
+    store
+        .write_aside(move |tx| {
+            if rebuild_if_requested(tx, &name, &tables)? {
+                tracing::info!(projection = name, "projection rebuilt as requested");
+            }
+            current(tx, &checkpoint_name(&name))
+        })
+        .await
+}
+
+/// Performs the requested rebuild of projection `name`, if one still is; whether it
+/// did. For a process running the projection, after [`request::requested`] saw one.
+pub(super) async fn rebuild_requested(
+    store: &Store,
+    name: &str,
+    tables: &[String],
+) -> Result<bool, Error> {
+    let (name, tables) = (name.to_owned(), tables.to_vec());
+    store
+        .write_aside(move |tx| rebuild_if_requested(tx, &name, &tables))
+        .await
+}
+
+/// Empties the tables and resets the checkpoint of projection `name` when a rebuild of
+/// it is requested, in `tx`; whether it did.
+fn rebuild_if_requested(tx: &mut Tx<'_>, name: &str, tables: &[String]) -> Result<bool, Error> {
+    if !request::pending(tx, name)? {
+        return Ok(false);
+    }
+    reset_in(tx, name, tables)?;
+    Ok(true)
 }
 
 fn load(tx: &mut Tx<'_>, name: &str) -> Result<Option<Position>, Error> {
@@ -42,11 +74,16 @@ pub(super) enum Applied {
     /// Not applied: the checkpoint was no longer where the batch was read from (a
     /// rebuild, or another process); it is here now.
     Moved(Position),
+    /// Not applied: a rebuild was requested, and was performed instead (the
+    /// checkpoint is now 0).
+    Rebuilt,
 }
 
-/// A batch: `events` (all after `from`), then the checkpoint at `to`.
+/// A batch of projection `projection` (owning `tables`): `events` (all after `from`),
+/// then the checkpoint at `to`.
 pub(super) struct Batch {
     pub(super) projection: String,
+    pub(super) tables: Vec<String>,
     pub(super) checkpoint: String,
     pub(super) apply: Arc<ApplyFn>,
     pub(super) from: Position,
@@ -57,10 +94,14 @@ pub(super) struct Batch {
 /// Applies `batch` and moves the checkpoint from `batch.from` to `batch.to`, in one
 /// transaction. The checkpoint is moved first, only from where the batch was read:
 /// the row lock it takes keeps a concurrent batch out until this one commits, after
-/// which that one finds the checkpoint moved and applies nothing.
+/// which that one finds the checkpoint moved and applies nothing. When a rebuild is
+/// requested, the transaction performs it instead of the batch.
 pub(super) async fn apply(store: &Store, batch: Batch) -> Result<Applied, Error> {
     store
         .write_aside(move |tx| {
+            if rebuild_if_requested(tx, &batch.projection, &batch.tables)? {
+                return Ok(Applied::Rebuilt);
+            }
             let moved = tx.execute(
                 "UPDATE checkpoints SET position = :to, updated_at = :at \
                  WHERE name = :name AND position = :from",
@@ -90,23 +131,31 @@ fn failed(projection: &str, event: &RecordedEvent, err: HandlerError) -> Error {
     }
 }
 
-/// Empties `tables` and resets checkpoint `name` to 0, in one transaction.
+/// Empties `tables` of projection `name`, resets its checkpoint to 0 and removes a
+/// rebuild request of it, in one transaction.
 pub(super) async fn reset(store: &Store, name: &str, tables: &[String]) -> Result<(), Error> {
     let (name, tables) = (name.to_owned(), tables.to_vec());
     store
-        .write_aside(move |tx| {
-            for table in &tables {
-                // Table names were checked to be plain identifiers when registered.
-                tx.execute(&format!("DELETE FROM {table}"), &params! {})?;
-            }
-            let at = Timestamp::now().0;
-            let sql = if load(tx, &name)?.is_some() {
-                "UPDATE checkpoints SET position = 0, updated_at = :at WHERE name = :name"
-            } else {
-                "INSERT INTO checkpoints (name, position, updated_at) VALUES (:name, 0, :at)"
-            };
-            tx.execute(sql, &params! { "at" => at, "name" => name.as_str() })?;
-            Ok(())
-        })
+        .write_aside(move |tx| reset_in(tx, &name, &tables))
         .await
+}
+
+/// Empties `tables` of projection `name`, resets its checkpoint to 0 and removes a
+/// rebuild request of it, in `tx`. The checkpoint is written first: its row lock waits
+/// for a batch committing meanwhile (from a process that lost the lock), so the
+/// tables are emptied of that batch's rows too.
+fn reset_in(tx: &mut Tx<'_>, name: &str, tables: &[String]) -> Result<(), Error> {
+    let checkpoint = checkpoint_name(name);
+    let at = Timestamp::now().0;
+    let sql = if load(tx, &checkpoint)?.is_some() {
+        "UPDATE checkpoints SET position = 0, updated_at = :at WHERE name = :name"
+    } else {
+        "INSERT INTO checkpoints (name, position, updated_at) VALUES (:name, 0, :at)"
+    };
+    tx.execute(sql, &params! { "at" => at, "name" => checkpoint })?;
+    for table in tables {
+        // Table names were checked to be plain identifiers when registered.
+        tx.execute(&format!("DELETE FROM {table}"), &params! {})?;
+    }
+    request::clear(tx, name)
 }

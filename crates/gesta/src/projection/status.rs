@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{checkpoint_name, state};
+use super::{request, state};
 use crate::event::{Position, Timestamp};
 use crate::{Error, Store, params};
 
@@ -26,10 +26,14 @@ pub struct ProjectionStatus {
     pub running: bool,
     /// Its last failure in this process, until a batch succeeds again.
     pub error: Option<String>,
+    /// Whether a rebuild was requested ([`Store::request_projection_rebuild`]) and the
+    /// process running the projection has not performed it yet.
+    pub rebuild_requested: bool,
 }
 
 impl Store {
-    /// Every projection registered here or with a checkpoint in the database, by name.
+    /// Every projection registered here or with a checkpoint (or a rebuild request) in
+    /// the database, by name.
     pub async fn projections(&self) -> Result<Vec<ProjectionStatus>, Error> {
         let (head, stored) = self.read(stored_statuses).await?;
         let mut statuses: BTreeMap<String, ProjectionStatus> = stored
@@ -55,14 +59,15 @@ impl Store {
     }
 
     /// Empties the tables of projection `name` (registered in this store) and resets
-    /// its checkpoint, in one transaction; the process running it then replays the
-    /// log into them. Returns at once: follow the progress with
-    /// [`Store::projections`].
+    /// its checkpoint, in one transaction that also removes a pending rebuild request;
+    /// the process running it then replays the log into them. Returns at once: follow
+    /// the progress with [`Store::projections`]. From a process that did not register
+    /// the projection, use [`Store::request_projection_rebuild`].
     pub async fn rebuild_projection(&self, name: &str) -> Result<(), Error> {
         let entry = self.projection_registry().entry(name).ok_or_else(|| {
             Error::invalid("projection", format!("no projection named {name:?} here"))
         })?;
-        state::reset(self, &checkpoint_name(name), &entry.projection.tables).await?;
+        state::reset(self, name, &entry.projection.tables).await?;
         entry.wake.notify_one();
         Ok(())
     }
@@ -75,24 +80,31 @@ impl Store {
     }
 }
 
-/// The head of the log and the stored projections' checkpoints.
+/// The head of the log and the stored projections' checkpoints and rebuild requests.
 fn stored_statuses(tx: &mut crate::Tx<'_>) -> Result<(Position, Vec<ProjectionStatus>), Error> {
     let head = crate::read::last_position(tx)?;
     let rows = tx.query(
-        "SELECT name, position, updated_at FROM checkpoints WHERE name LIKE 'projection:%'",
+        "SELECT name, position, updated_at FROM checkpoints \
+         WHERE name LIKE 'projection:%' OR name LIKE 'projection-rebuild:%'",
         &params! {},
     )?;
-    let mut statuses = Vec::with_capacity(rows.len());
+    let mut statuses: BTreeMap<String, ProjectionStatus> = BTreeMap::new();
     for row in rows {
         let full: String = row.get("name")?;
-        let name = full.strip_prefix("projection:").unwrap_or(&full);
-        statuses.push(ProjectionStatus {
-            checkpoint: Position(row.get("position")?),
-            updated_at: Some(Timestamp(row.get("updated_at")?)),
-            ..empty_status(name)
-        });
+        if let Some(name) = full.strip_prefix(request::PREFIX) {
+            let status = statuses
+                .entry(name.to_owned())
+                .or_insert_with(|| empty_status(name));
+            status.rebuild_requested = true;
+        } else if let Some(name) = full.strip_prefix("projection:") {
+            let status = statuses
+                .entry(name.to_owned())
+                .or_insert_with(|| empty_status(name));
+            status.checkpoint = Position(row.get("position")?);
+            status.updated_at = Some(Timestamp(row.get("updated_at")?));
+        }
     }
-    Ok((head, statuses))
+    Ok((head, statuses.into_values().collect()))
 }
 
 fn empty_status(name: &str) -> ProjectionStatus {
@@ -105,5 +117,6 @@ fn empty_status(name: &str) -> ProjectionStatus {
         registered: false,
         running: false,
         error: None,
+        rebuild_requested: false,
     }
 }

@@ -28,6 +28,7 @@ mod log_buffer;
 mod metadata;
 mod middleware;
 mod mysql;
+mod projection_requests;
 mod projections;
 mod reactors;
 mod reads;
