@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::sync::watch;
 
-use crate::event::{Position, RecordedEvent};
+use crate::event::{Position, SharedEvent};
 use crate::writer::LiveBatch;
 use crate::{Error, LogQuery, Store};
 
@@ -50,7 +50,7 @@ pub struct Subscription {
     cursor: Position,
     /// How far the log has been looked at (matching or not).
     scanned: Position,
-    buffer: VecDeque<RecordedEvent>,
+    buffer: VecDeque<SharedEvent>,
     /// Whether the log has been read up to its head (then only published batches, or
     /// the poll interval, are worth waiting for).
     caught_up: bool,
@@ -92,7 +92,10 @@ impl Subscription {
     }
 
     /// The next matching event, waiting for one to commit if need be.
-    pub async fn next(&mut self) -> Result<RecordedEvent, Error> {
+    ///
+    /// The event is shared with every other subscriber of this process that gets it
+    /// live (see [`SharedEvent`]); [`SharedEvent::into_event`] gives it by value.
+    pub async fn next(&mut self) -> Result<SharedEvent, Error> {
         loop {
             if let Some(event) = self.buffer.pop_front() {
                 self.cursor = event.position;
@@ -111,6 +114,41 @@ impl Subscription {
                 }
             }
         }
+    }
+
+    /// The next matching event (waiting for one if need be), followed by every further
+    /// one already at hand — read with the last page or published by the writer — up
+    /// to `max` in all, without waiting again. Lets a consumer handle events in
+    /// batches (one network write for many) while it keeps up, and one at a time when
+    /// they trickle in.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<SharedEvent>, Error> {
+        let first = self.next().await?;
+        let mut batch = Vec::with_capacity(max.clamp(1, 64));
+        batch.push(first);
+        while batch.len() < max {
+            if let Some(event) = self.buffer.pop_front() {
+                batch.push(event);
+                continue;
+            }
+            match self.live.try_recv() {
+                Ok(published) => {
+                    if !self.take(&published) {
+                        // A gap: the next call reads the log first.
+                        self.caught_up = false;
+                        break;
+                    }
+                }
+                Err(TryRecvError::Lagged(_)) => {
+                    self.caught_up = false;
+                    break;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        if let Some(last) = batch.last() {
+            self.cursor = last.position;
+        }
+        Ok(batch)
     }
 
     async fn take_or_read(&mut self, batch: &LiveBatch) -> Result<(), Error> {
@@ -150,7 +188,7 @@ impl Subscription {
             .read(move |tx| Ok(crate::read::read_page(tx, &query)?))
             .await?;
         self.caught_up = page.len() < PAGE;
-        self.buffer.extend(page);
+        self.buffer.extend(page.into_iter().map(SharedEvent::from));
         self.scanned = scanned.max(before);
         Ok(!self.buffer.is_empty())
     }

@@ -3,22 +3,27 @@
 //! without them, and the latency from commit to a subscriber receiving the event.
 //!
 //! Run as `cargo run --release -p gesta-bench --bin gesta-bench-sse -- [--seconds S]
-//! [--writers N] [--subscribers 0,1,10,100]`. One SQLite file (WAL, synchronous=FULL)
-//! per run; the server runs on its own runtime, writers use the library on it, and the
-//! subscribers read `GET /subscribe?after=now` over HTTP/1.1 on another runtime.
+//! [--writers N] [--subscribers 0,1,10,100] [--server-cores 0] [--client-cores 1]`.
+//!
+//! The store (one SQLite file, WAL, synchronous=FULL), its HTTP server and 64 library
+//! callers writing transfers run in this process; the subscribers run in a second
+//! process (this binary with `--clients`), as remote clients would. With two or more
+//! cores the subscribers get the last core and the server the others, so what the
+//! write rate loses with subscribers is what the server spends on them, not what the
+//! clients spend parsing.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod clients;
+mod cores;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
 use gesta::Store;
 use gesta_bank::commands::{Deposit, OpenAccount, Transfer};
-use hdrhistogram::Histogram;
-use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
-use tokio::sync::Mutex;
 
 const ACCOUNTS: usize = 1000;
 
@@ -37,17 +42,41 @@ struct Args {
     /// Subscriber counts to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [0, 1, 10, 100])]
     subscribers: Vec<usize>,
+    /// Cores for the server and writers (default: all but the last).
+    #[arg(long, value_delimiter = ',')]
+    server_cores: Vec<usize>,
+    /// Cores for the subscribers' process (default: the last).
+    #[arg(long, value_delimiter = ',')]
+    client_cores: Vec<usize>,
+    /// Internal: run as the subscribers' process, connecting to this address.
+    #[arg(long, hide = true)]
+    clients: Option<SocketAddr>,
+    /// Internal: how many subscribers the subscribers' process opens.
+    #[arg(long, hide = true, default_value_t = 0)]
+    count: usize,
 }
 
 struct Measured {
     subscribers: usize,
     writes_per_s: f64,
-    delivered_per_s: f64,
-    latency: Histogram<u64>,
+    /// Server CPU seconds per 1000 transfers.
+    server_cpu_ms_per_k: Option<f64>,
+    clients: Option<clients::Report>,
+    seconds: f64,
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(addr) = args.clients {
+        cores::pin(&args.client_cores)?;
+        return clients::run(addr, args.count);
+    }
+    let available = cores::available();
+    if args.server_cores.is_empty() && args.client_cores.is_empty() && available >= 2 {
+        args.server_cores = (0..available - 1).collect();
+        args.client_cores = vec![available - 1];
+    }
+    cores::pin(&args.server_cores)?;
     let mut results = Vec::new();
     for &subscribers in &args.subscribers {
         eprintln!("measuring with {subscribers} subscribers");
@@ -74,39 +103,87 @@ fn measure(args: &Args, subscribers: usize) -> anyhow::Result<Measured> {
         ));
         anyhow::Ok((store, addr))
     })?;
-    let clients = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let latency = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
-    let readers: Vec<_> = (0..subscribers)
-        .map(|_| {
-            clients.spawn(subscribe(
-                addr,
-                Arc::clone(&stop),
-                Arc::clone(&delivered),
-                Arc::clone(&latency),
-            ))
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let duration = Duration::from_secs_f64(args.seconds);
-    let written = server.block_on(write(store, args.writers, duration))?;
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    for reader in readers {
-        reader.abort();
+    let mut clients = match subscribers {
+        0 => None,
+        n => Some(Clients::spawn(args, addr, n)?),
+    };
+    if let Some(clients) = clients.as_mut() {
+        clients.say("start")?;
     }
-    let latency = clients.block_on(async { latency.lock().await.clone() });
-    drop(clients);
+    let duration = Duration::from_secs_f64(args.seconds);
+    let cpu_before = cores::cpu_seconds();
+    let written = server.block_on(write(store, args.writers, duration))?;
+    let cpu = cores::cpu_seconds()
+        .zip(cpu_before)
+        .map(|(now, then)| now - then);
+    // Let the subscribers receive what was committed last.
+    std::thread::sleep(Duration::from_millis(300));
+    let report = clients.map(Clients::finish).transpose()?;
     drop(server);
     Ok(Measured {
         subscribers,
         writes_per_s: written as f64 / duration.as_secs_f64(),
-        delivered_per_s: delivered.load(Ordering::Relaxed) as f64 / duration.as_secs_f64(),
-        latency,
+        server_cpu_ms_per_k: cpu.map(|s| s * 1e6 / written.max(1) as f64),
+        clients: report,
+        seconds: duration.as_secs_f64(),
     })
+}
+
+/// The subscribers' process, steered over its stdin and stdout.
+struct Clients {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Clients {
+    fn spawn(args: &Args, addr: SocketAddr, count: usize) -> anyhow::Result<Self> {
+        let cores: Vec<String> = args.client_cores.iter().map(usize::to_string).collect();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args([
+                "--clients",
+                &addr.to_string(),
+                "--count",
+                &count.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        if !cores.is_empty() {
+            command.args(["--client-cores", &cores.join(",")]);
+        }
+        let mut child = command.spawn().context("starting the subscribers")?;
+        let stdin = child.stdin.take().context("stdin")?;
+        let stdout = BufReader::new(child.stdout.take().context("stdout")?);
+        let mut clients = Clients {
+            child,
+            stdin,
+            stdout,
+        };
+        let ready = clients.line()?;
+        anyhow::ensure!(ready == "ready", "the subscribers said {ready:?}");
+        Ok(clients)
+    }
+
+    fn say(&mut self, word: &str) -> anyhow::Result<()> {
+        writeln!(self.stdin, "{word}")?;
+        Ok(self.stdin.flush()?)
+    }
+
+    fn line(&mut self) -> anyhow::Result<String> {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        anyhow::ensure!(!line.is_empty(), "the subscribers' process ended");
+        Ok(line.trim().to_owned())
+    }
+
+    fn finish(mut self) -> anyhow::Result<clients::Report> {
+        self.say("stop")?;
+        let report = serde_json::from_str(&self.line()?)?;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Ok(report)
+    }
 }
 
 async fn open_bank(url: &str) -> anyhow::Result<Store> {
@@ -161,91 +238,47 @@ async fn write(store: Store, writers: usize, duration: Duration) -> anyhow::Resu
     Ok(total)
 }
 
-/// One SSE subscriber from now on: counts events and records commit-to-receive latency
-/// (from the event's `time`, set when the writer appended it).
-async fn subscribe(
-    addr: std::net::SocketAddr,
-    stop: Arc<AtomicBool>,
-    delivered: Arc<AtomicU64>,
-    latency: Arc<Mutex<Histogram<u64>>>,
-) -> anyhow::Result<()> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let request = hyper::Request::get("/subscribe?after=now")
-        .header(hyper::header::HOST, addr.to_string())
-        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
-    let mut body = sender.send_request(request).await?.into_body();
-    let mut pending = String::new();
-    let mut local = Histogram::<u64>::new(3)?;
-    while !stop.load(Ordering::Relaxed) {
-        let Some(frame) = body.frame().await else {
-            break;
-        };
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        let now = time::OffsetDateTime::now_utc();
-        pending.push_str(&String::from_utf8_lossy(&data));
-        while let Some(end) = pending.find("\n\n") {
-            let message: String = pending.drain(..end + 2).collect();
-            if let Some(sent) = event_time(&message) {
-                delivered.fetch_add(1, Ordering::Relaxed);
-                let micros = (now - sent).whole_microseconds().max(0) as u64;
-                let _ = local.record(micros);
-            }
-        }
-        if local.len() >= 1000 {
-            latency.lock().await.add(&local)?;
-            local.reset();
-        }
-    }
-    latency.lock().await.add(&local)?;
-    Ok(())
-}
-
-/// The CloudEvents `time` of an SSE message, if it carries an event.
-fn event_time(message: &str) -> Option<time::OffsetDateTime> {
-    let data = message.lines().find_map(|l| l.strip_prefix("data:"))?;
-    let start = data.find("\"time\":\"")? + 8;
-    let end = data[start..].find('"')? + start;
-    time::OffsetDateTime::parse(
-        &data[start..end],
-        &time::format_description::well_known::Rfc3339,
-    )
-    .ok()
-}
-
 fn print_report(args: &Args, results: &[Measured]) {
     let base = results
         .iter()
         .find(|m| m.subscribers == 0)
         .map(|m| m.writes_per_s);
-    println!(
-        "## SSE fan-out while writing (SQLite file, {} writers, {:.1} s each)\n",
-        args.writers, args.seconds
-    );
-    println!(
-        "| subscribers | transfers/s | vs 0 subscribers | events delivered/s (all subscribers) | commit→receive p50 | p99 |"
-    );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
-    for m in results {
-        let ratio = base.map_or("".to_owned(), |b| format!("{:.2}x", m.writes_per_s / b));
-        let (p50, p99) = if m.latency.is_empty() {
-            ("".to_owned(), "".to_owned())
+    let cores = |c: &[usize]| {
+        if c.is_empty() {
+            "any".to_owned()
         } else {
-            (
-                format!("{:.1} ms", m.latency.value_at_quantile(0.5) as f64 / 1000.0),
-                format!(
-                    "{:.1} ms",
-                    m.latency.value_at_quantile(0.99) as f64 / 1000.0
-                ),
-            )
+            format!("{c:?}")
+        }
+    };
+    println!(
+        "## SSE fan-out while writing (SQLite file, {} writers, {:.1} s each; server on cores {}, subscribers' process on cores {})\n",
+        args.writers,
+        args.seconds,
+        cores(&args.server_cores),
+        cores(&args.client_cores)
+    );
+    println!(
+        "| subscribers | transfers/s | vs 0 subscribers | server CPU ms per 1k transfers | events delivered/s (all subscribers) | commit→receive p50 | p99 | subscribers' CPU |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for m in results {
+        let ratio = base.map_or(String::new(), |b| format!("{:.2}x", m.writes_per_s / b));
+        let cpu = m
+            .server_cpu_ms_per_k
+            .map_or(String::new(), |ms| format!("{ms:.0}"));
+        let (delivered, p50, p99, client_cpu) = match &m.clients {
+            None => Default::default(),
+            Some(r) => (
+                format!("{:.0}", r.delivered as f64 / m.seconds),
+                format!("{:.1} ms", r.p50_us as f64 / 1000.0),
+                format!("{:.1} ms", r.p99_us as f64 / 1000.0),
+                r.cpu_seconds
+                    .map_or(String::new(), |s| format!("{:.0}%", s * 100.0 / m.seconds)),
+            ),
         };
         println!(
-            "| {} | {:.0} | {} | {:.0} | {} | {} |",
-            m.subscribers, m.writes_per_s, ratio, m.delivered_per_s, p50, p99
+            "| {} | {:.0} | {ratio} | {cpu} | {delivered} | {p50} | {p99} | {client_cpu} |",
+            m.subscribers, m.writes_per_s
         );
     }
 }

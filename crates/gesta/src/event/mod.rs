@@ -8,6 +8,7 @@ mod cloudevent;
 mod ids;
 mod json;
 mod metadata;
+mod shared;
 
 pub use cloudevent::CloudEvent;
 pub use ids::{
@@ -15,6 +16,7 @@ pub use ids::{
 };
 pub use json::Json;
 pub use metadata::Metadata;
+pub use shared::SharedEvent;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -184,7 +184,12 @@ impl Writer {
             let batch: Vec<_> = done
                 .iter()
                 .filter(|(_, o)| !o.replayed)
-                .flat_map(|(_, o)| o.events.iter().cloned())
+                .flat_map(|(_, o)| {
+                    o.events
+                        .iter()
+                        .cloned()
+                        .map(crate::event::SharedEvent::from)
+                })
                 .collect();
             let _ = self.live.send(std::sync::Arc::new(batch));
         }

@@ -122,7 +122,7 @@ pub(crate) fn spawn(
 const LIVE_BATCHES: usize = 1024;
 
 /// The events of one committed batch, in position order, for subscribers.
-pub(crate) type LiveBatch = Arc<Vec<crate::event::RecordedEvent>>;
+pub(crate) type LiveBatch = Arc<Vec<crate::event::SharedEvent>>;
 
 /// What the writer tells the rest of the process about commits.
 #[derive(Clone)]

@@ -29,7 +29,8 @@ async fn take(subscription: &mut Subscription, n: usize) -> Vec<gesta::event::Re
         events.push(
             next.await
                 .expect("an event within 10 s")
-                .expect("subscription"),
+                .expect("subscription")
+                .into_event(),
         );
     }
     events

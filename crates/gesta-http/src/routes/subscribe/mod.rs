@@ -3,27 +3,29 @@
 //! skipped, none twice.
 //!
 //! Both are thin shells over [`gesta::subscription::Subscription`], a cursor over the
-//! log: the response pulls one event at a time and the subscription reads the log a
-//! page at a time, so a slow client holds at most one page in memory and costs the
-//! writer nothing. Both end when the server shuts down (through [`Shutdown`]); an SSE
-//! client then reconnects with `Last-Event-ID` and resumes where it stopped.
+//! log that reads it a page at a time and then takes the batches the writer publishes,
+//! so a slow client holds at most one page in memory and costs the writer nothing.
+//! Each event's CloudEvents JSON is encoded once per process and shared by every
+//! subscriber; SSE sends all events at hand in one write (`sse.rs`), the WebSocket one
+//! message per event (`ws.rs`). Both end when the server shuts down (through
+//! [`Shutdown`]); an SSE client then reconnects with `Last-Event-ID` and resumes where
+//! it stopped.
 
-use std::convert::Infallible;
+mod sse;
+mod ws;
+
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
-use futures_util::Stream;
 use gesta::LogQuery;
-use gesta::event::{Position, RecordedEvent, StreamId};
-use gesta::subscription::{Start, Subscription};
+use gesta::event::{Position, StreamId};
+use gesta::subscription::Start;
 
 use super::ApiState;
 use crate::input::{Query, header_text};
@@ -88,16 +90,8 @@ pub(crate) async fn subscribe(
 ) -> Result<Response, Problem> {
     let (start, filter) = request(query.as_deref(), &headers)?;
     let subscription = state.store.subscribe(start, filter).await?;
-    let stream = sse_events(subscription, shutdown.map(|Extension(s)| s));
-    let keep_alive = KeepAlive::new()
-        .interval(live.keep_alive)
-        .text("keep-alive");
-    let mut response = Sse::new(stream).keep_alive(keep_alive).into_response();
-    // Tells reverse proxies (nginx) not to buffer the stream.
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    let shutdown = shutdown.map(|Extension(s)| s);
+    Ok(sse::response(subscription, shutdown, live.keep_alive))
 }
 
 /// Follow the log over a WebSocket.
@@ -141,7 +135,8 @@ pub(crate) async fn websocket(
     })?;
     let subscription = state.store.subscribe(start, filter).await?;
     let shutdown = shutdown.map(|Extension(s)| s);
-    Ok(upgrade.on_upgrade(move |socket| session(socket, subscription, shutdown, live.keep_alive)))
+    Ok(upgrade
+        .on_upgrade(move |socket| ws::session(socket, subscription, shutdown, live.keep_alive)))
 }
 
 /// Where to start and what to match, from the query string and `Last-Event-ID`.
@@ -212,99 +207,10 @@ fn position(field: &str, text: &str, expected: &str) -> Result<Position, Problem
         })
 }
 
-/// The subscription as SSE events, ending at shutdown or on a read error (the client
-/// then reconnects and resumes from its last id).
-fn sse_events(
-    subscription: Subscription,
-    shutdown: Option<Shutdown>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold(
-        (subscription, shutdown),
-        |(mut subscription, mut shutdown)| async move {
-            let event = tokio::select! {
-                next = subscription.next() => next,
-                () = shutting_down(&mut shutdown) => return None,
-            };
-            match event.map(|event| sse_event(&event)) {
-                Ok(Some(sse)) => Some((Ok(sse), (subscription, shutdown))),
-                Ok(None) => None,
-                Err(err) => {
-                    tracing::warn!(error = %err, "subscription ended");
-                    None
-                }
-            }
-        },
-    )
-}
-
-/// One event in SSE form; `None` if it cannot be encoded (logged).
-fn sse_event(event: &RecordedEvent) -> Option<Event> {
-    let data = cloudevent_json(event)?;
-    let sse = Event::default().id(event.position.0.to_string()).data(data);
-    // A line break cannot be sent in an SSE field: such a type is only in the data.
-    if event.event_type.contains(['\r', '\n']) {
-        Some(sse)
-    } else {
-        Some(sse.event(&event.event_type))
-    }
-}
-
-/// The CloudEvents JSON of `event`; `None` if it cannot be encoded (logged).
-fn cloudevent_json(event: &RecordedEvent) -> Option<String> {
-    serde_json::to_string(&event.to_cloudevent())
-        .inspect_err(
-            |err| tracing::error!(error = %err, position = event.position.0, "encoding an event"),
-        )
-        .ok()
-}
-
 /// Completes when the server shuts down; never without a shutdown signal.
-async fn shutting_down(shutdown: &mut Option<Shutdown>) {
+pub(super) async fn shutting_down(shutdown: &mut Option<Shutdown>) {
     match shutdown {
         Some(shutdown) => shutdown.started().await,
         None => std::future::pending().await,
     }
-}
-
-/// Sends the subscription's events over `socket` until the client leaves, a read
-/// fails or the server shuts down; pings the client every `ping_every`.
-async fn session(
-    mut socket: WebSocket,
-    mut subscription: Subscription,
-    mut shutdown: Option<Shutdown>,
-    ping_every: Duration,
-) {
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    let close = loop {
-        tokio::select! {
-            next = subscription.next() => match next.map(|event| cloudevent_json(&event)) {
-                Ok(Some(text)) => {
-                    if socket.send(Message::Text(text.into())).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => break (close_code::ERROR, "an event could not be encoded"),
-                Err(err) => {
-                    tracing::warn!(error = %err, "subscription ended");
-                    break (close_code::ERROR, "reading the log failed");
-                }
-            },
-            incoming = socket.recv() => match incoming {
-                // Pings are answered by the protocol layer; other messages are ignored.
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => {}
-            },
-            _ = ping.tick() => {
-                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
-                    return;
-                }
-            }
-            () = shutting_down(&mut shutdown) => break (close_code::AWAY, "server shutting down"),
-        }
-    };
-    let frame = CloseFrame {
-        code: close.0,
-        reason: close.1.into(),
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
 }
