@@ -117,14 +117,29 @@ impl Subscription {
     }
 
     /// The next matching event (waiting for one if need be), followed by every further
-    /// one already at hand — read with the last page or published by the writer — up
-    /// to `max` in all, without waiting again. Lets a consumer handle events in
-    /// batches (one network write for many) while it keeps up, and one at a time when
-    /// they trickle in.
+    /// one already at hand ([`Subscription::ready`]), up to `max` in all. Lets a
+    /// consumer handle events in batches (one network write for many) while it keeps
+    /// up, and one at a time when they trickle in.
     pub async fn next_batch(&mut self, max: usize) -> Result<Vec<SharedEvent>, Error> {
         let first = self.next().await?;
         let mut batch = Vec::with_capacity(max.clamp(1, 64));
         batch.push(first);
+        self.ready_into(max, &mut batch);
+        Ok(batch)
+    }
+
+    /// The matching events already at hand, without waiting or reading the database:
+    /// those left from the last page read and those the writer has published since, up
+    /// to `max`. Empty when there are none (or when the next ones must be read from the
+    /// log: [`Subscription::next`] does that).
+    pub fn ready(&mut self, max: usize) -> Vec<SharedEvent> {
+        let mut batch = Vec::new();
+        self.ready_into(max, &mut batch);
+        batch
+    }
+
+    /// Moves events at hand into `batch` until it holds `max`.
+    fn ready_into(&mut self, max: usize, batch: &mut Vec<SharedEvent>) {
         while batch.len() < max {
             if let Some(event) = self.buffer.pop_front() {
                 batch.push(event);
@@ -148,7 +163,6 @@ impl Subscription {
         if let Some(last) = batch.last() {
             self.cursor = last.position;
         }
-        Ok(batch)
     }
 
     async fn take_or_read(&mut self, batch: &LiveBatch) -> Result<(), Error> {

@@ -42,6 +42,14 @@ struct Args {
     /// Subscriber counts to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [0, 1, 10, 100])]
     subscribers: Vec<usize>,
+    /// The server's flush interval in ms: the shortest time between two writes to one
+    /// subscriber (`gesta_http::Api::flush_interval`).
+    #[arg(long, default_value_t = 5.0)]
+    flush_ms: f64,
+    /// Rounds over all subscriber counts; each row reports the round with the median
+    /// write rate (rounds interleave, so a slow spell of the machine hits every row).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Cores for the server and writers (default: all but the last).
     #[arg(long, value_delimiter = ',')]
     server_cores: Vec<usize>,
@@ -77,11 +85,14 @@ fn main() -> anyhow::Result<()> {
         args.client_cores = vec![available - 1];
     }
     cores::pin(&args.server_cores)?;
-    let mut results = Vec::new();
-    for &subscribers in &args.subscribers {
-        eprintln!("measuring with {subscribers} subscribers");
-        results.push(measure(&args, subscribers)?);
+    let mut rounds: Vec<Vec<Measured>> = args.subscribers.iter().map(|_| Vec::new()).collect();
+    for round in 1..=args.rounds.max(1) {
+        for (row, &subscribers) in args.subscribers.iter().enumerate() {
+            eprintln!("round {round}: {subscribers} subscribers");
+            rounds[row].push(measure(&args, subscribers)?);
+        }
     }
+    let results: Vec<Measured> = rounds.into_iter().filter_map(median).collect();
     print_report(&args, &results);
     Ok(())
 }
@@ -96,11 +107,11 @@ fn measure(args: &Args, subscribers: usize) -> anyhow::Result<Measured> {
         let store = open_bank(&url).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        tokio::spawn(gesta_http::serve(
-            listener,
-            gesta_bank::routes::api(store.clone()),
-            std::future::pending(),
-        ));
+        let api = gesta_http::Api::new(store.clone())
+            .routes(gesta_bank::routes::router(store.clone()))
+            .flush_interval(Duration::from_secs_f64(args.flush_ms / 1000.0))
+            .into_router();
+        tokio::spawn(gesta_http::serve(listener, api, std::future::pending()));
         anyhow::Ok((store, addr))
     })?;
     let mut clients = match subscribers {
@@ -127,6 +138,13 @@ fn measure(args: &Args, subscribers: usize) -> anyhow::Result<Measured> {
         clients: report,
         seconds: duration.as_secs_f64(),
     })
+}
+
+/// The measurement with the median write rate.
+fn median(mut measured: Vec<Measured>) -> Option<Measured> {
+    measured.sort_by(|a, b| a.writes_per_s.total_cmp(&b.writes_per_s));
+    let middle = measured.len() / 2;
+    measured.into_iter().nth(middle)
 }
 
 /// The subscribers' process, steered over its stdin and stdout.
@@ -251,9 +269,11 @@ fn print_report(args: &Args, results: &[Measured]) {
         }
     };
     println!(
-        "## SSE fan-out while writing (SQLite file, {} writers, {:.1} s each; server on cores {}, subscribers' process on cores {})\n",
+        "## SSE fan-out while writing (SQLite file, {} writers, {:.1} s each, median of {} rounds; flush interval {} ms; server on cores {}, subscribers' process on cores {})\n",
         args.writers,
         args.seconds,
+        args.rounds.max(1),
+        args.flush_ms,
         cores(&args.server_cores),
         cores(&args.client_cores)
     );

@@ -1,6 +1,8 @@
 //! The CloudEvents 1.0 JSON form of an event (structured content mode).
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use super::{Json, RecordedEvent};
 
@@ -45,7 +47,7 @@ pub struct CloudEvent<'a> {
 impl<'a> CloudEvent<'a> {
     /// Builds the CloudEvents form of `event`.
     pub fn from_recorded(event: &'a RecordedEvent) -> Self {
-        let meta = event.metadata();
+        let meta = Ids::of(event);
         CloudEvent {
             specversion: "1.0",
             id: event.id.to_string(),
@@ -57,10 +59,69 @@ impl<'a> CloudEvent<'a> {
             data: &event.data,
             position: event.position.0,
             streamversion: event.stream_version.0,
-            commandid: meta.command_id.map(|id| id.to_string()),
-            correlationid: meta.correlation_id,
-            causationid: meta.causation_id,
+            commandid: meta.command_id.map(Cow::into_owned),
+            correlationid: meta.correlation_id.map(Cow::into_owned),
+            causationid: meta.causation_id.map(Cow::into_owned),
             metadata: &event.metadata,
+        }
+    }
+}
+
+/// The ids a CloudEvent repeats from the metadata, read without building the rest of
+/// it (this runs for every event sent to subscribers).
+#[derive(Default, Deserialize)]
+struct Ids<'a> {
+    #[serde(default, borrow)]
+    command_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    correlation_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    causation_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> Ids<'a> {
+    /// The ids in `event`'s metadata; none if it cannot be read as such (as
+    /// [`RecordedEvent::metadata`] would give).
+    fn of(event: &'a RecordedEvent) -> Self {
+        serde_json::from_str(event.metadata.get()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventId, Position, StreamId, StreamVersion, Timestamp};
+
+    fn event_with(metadata: &str) -> RecordedEvent {
+        RecordedEvent {
+            position: Position(3),
+            stream_id: StreamId::new("account-1").unwrap(),
+            stream_version: StreamVersion(1),
+            id: EventId::new_v7(),
+            event_type: "Opened".into(),
+            data: Json::from_text("{}".into()).unwrap(),
+            metadata: Json::from_text(metadata.into()).unwrap(),
+            recorded_at: Timestamp::now(),
+        }
+    }
+
+    #[test]
+    fn ids_are_taken_from_the_metadata_and_the_rest_is_kept_whole() {
+        let metadata = r#"{"command_id":"0191f0c4-8f4e-7d2a-9c3b-1a2b3c4d5e6f","command":"Open","correlation_id":"req-\"7\"","causation_id":"c","tenant":{"id":1}}"#;
+        let event = event_with(metadata);
+        let json = serde_json::to_value(event.to_cloudevent()).unwrap();
+        assert_eq!(json["commandid"], "0191f0c4-8f4e-7d2a-9c3b-1a2b3c4d5e6f");
+        assert_eq!(json["correlationid"], "req-\"7\"");
+        assert_eq!(json["causationid"], "c");
+        assert_eq!(json["metadata"]["tenant"]["id"], 1);
+    }
+
+    #[test]
+    fn metadata_without_the_ids_or_of_another_shape_gives_none() {
+        for metadata in [r#"{}"#, r#"{"command_id":5}"#, r#"[1,2]"#] {
+            let json = serde_json::to_value(event_with(metadata).to_cloudevent()).unwrap();
+            assert!(json.get("commandid").is_none(), "{metadata}");
+            assert!(json.get("correlationid").is_none(), "{metadata}");
         }
     }
 }

@@ -19,6 +19,7 @@ conformance!(
     start_now_sees_only_later_events,
     live_events_are_filtered_like_the_log,
     commits_of_another_store_are_noticed,
+    batches_hold_what_is_at_hand_in_order,
 );
 
 /// Takes `n` events from `subscription`, failing if they take longer than 10 s.
@@ -230,4 +231,51 @@ async fn live_events_are_filtered_like_the_log(b: Backend) {
         .map(|e| e.stream_id.to_string())
         .collect();
     assert_eq!(streams, ["account-1", "order-9", "account", "account-2"]);
+}
+
+/// `next_batch` hands out everything at hand (read pages, then published batches) in
+/// order, none twice, at most `max` at a time; `ready` never waits and is empty when
+/// nothing is at hand.
+async fn batches_hold_what_is_at_hand_in_order(b: Backend) {
+    let store = b.open().await;
+    for i in 0..25 {
+        store
+            .dispatch(Note::new(&format!("s-{}", i % 3), "old", 2))
+            .await
+            .expect("note");
+    }
+    let mut subscription = store
+        .subscribe(Start::After(Position(0)), LogQuery::default())
+        .await
+        .expect("subscribe");
+    let mut positions = Vec::new();
+    while positions.len() < 50 {
+        let next = tokio::time::timeout(Duration::from_secs(10), subscription.next_batch(7));
+        let batch = next.await.expect("a batch within 10 s").expect("batch");
+        assert!(
+            !batch.is_empty() && batch.len() <= 7,
+            "{} events",
+            batch.len()
+        );
+        positions.extend(batch.iter().map(|e| e.position.0));
+    }
+    assert_eq!(positions, (1..=50).collect::<Vec<_>>());
+    assert_eq!(subscription.cursor(), Position(50));
+    assert!(subscription.ready(10).is_empty(), "nothing more at hand");
+
+    for i in 0..10 {
+        store
+            .dispatch(Note::new(&format!("live-{i}"), "new", 3))
+            .await
+            .expect("note");
+    }
+    let mut live = Vec::new();
+    while live.len() < 30 {
+        let next = tokio::time::timeout(Duration::from_secs(10), subscription.next_batch(100));
+        let batch = next.await.expect("a batch within 10 s").expect("batch");
+        live.extend(batch.iter().map(|e| e.position.0));
+        live.extend(subscription.ready(100).iter().map(|e| e.position.0));
+    }
+    assert_eq!(live, (51..=80).collect::<Vec<_>>());
+    assert_eq!(subscription.cursor(), Position(80));
 }

@@ -6,11 +6,13 @@
 //! log that reads it a page at a time and then takes the batches the writer publishes,
 //! so a slow client holds at most one page in memory and costs the writer nothing.
 //! Each event's CloudEvents JSON is encoded once per process and shared by every
-//! subscriber; SSE sends all events at hand in one write (`sse.rs`), the WebSocket one
-//! message per event (`ws.rs`). Both end when the server shuts down (through
-//! [`Shutdown`]); an SSE client then reconnects with `Last-Event-ID` and resumes where
-//! it stopped.
+//! subscriber. While events keep coming, each client gets at most one write per flush
+//! interval (`paced.rs`): SSE one frame of messages (`sse.rs`), the WebSocket one
+//! message per event, flushed together (`ws.rs`). Both end when the server shuts down
+//! (through [`Shutdown`]); an SSE client then reconnects with `Last-Event-ID` and
+//! resumes where it stopped.
 
+mod paced;
 mod sse;
 mod ws;
 
@@ -37,12 +39,15 @@ use crate::serve::Shutdown;
 pub(crate) struct Live {
     /// How often an idle SSE stream sends a comment (and a WebSocket a ping).
     pub(crate) keep_alive: Duration,
+    /// The shortest time between two writes to one client (see `Api::flush_interval`).
+    pub(crate) flush_interval: Duration,
 }
 
 impl Default for Live {
     fn default() -> Self {
         Live {
             keep_alive: Duration::from_secs(15),
+            flush_interval: Duration::from_millis(5),
         }
     }
 }
@@ -91,7 +96,7 @@ pub(crate) async fn subscribe(
     let (start, filter) = request(query.as_deref(), &headers)?;
     let subscription = state.store.subscribe(start, filter).await?;
     let shutdown = shutdown.map(|Extension(s)| s);
-    Ok(sse::response(subscription, shutdown, live.keep_alive))
+    Ok(sse::response(subscription, shutdown, live))
 }
 
 /// Follow the log over a WebSocket.
@@ -135,8 +140,7 @@ pub(crate) async fn websocket(
     })?;
     let subscription = state.store.subscribe(start, filter).await?;
     let shutdown = shutdown.map(|Extension(s)| s);
-    Ok(upgrade
-        .on_upgrade(move |socket| ws::session(socket, subscription, shutdown, live.keep_alive)))
+    Ok(upgrade.on_upgrade(move |socket| ws::session(socket, subscription, shutdown, live)))
 }
 
 /// Where to start and what to match, from the query string and `Last-Event-ID`.

@@ -1,10 +1,9 @@
 //! The body of a `GET /subscribe` response: Server-Sent Events written straight from
 //! the subscription's batches.
 //!
-//! Every event that is already at hand when the client is ready goes out in one frame
-//! (one write for many events), each event's CloudEvents JSON is encoded once per
-//! process and shared by every subscriber ([`SharedEvent`]), and an idle stream
-//! carries a keep-alive comment.
+//! Events go out in paced batches, one frame each (see `paced.rs`); each event's
+//! CloudEvents JSON is encoded once per process and shared by every subscriber
+//! ([`SharedEvent`]); an idle stream carries a keep-alive comment.
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -17,11 +16,9 @@ use gesta::event::SharedEvent;
 use gesta::subscription::Subscription;
 use tokio::time::Instant;
 
-use super::shutting_down;
+use super::paced::Paced;
+use super::{Live, shutting_down};
 use crate::serve::Shutdown;
-
-/// At most this many events in one frame.
-const MAX_EVENTS: usize = 512;
 
 /// A `text/event-stream` response that follows `subscription` until the server shuts
 /// down (through `shutdown`) or a read fails; the client then reconnects with
@@ -29,12 +26,12 @@ const MAX_EVENTS: usize = 512;
 pub(super) fn response(
     subscription: Subscription,
     shutdown: Option<Shutdown>,
-    keep_alive: Duration,
+    live: Live,
 ) -> Response {
     let state = Stream {
-        subscription,
+        events: Paced::new(subscription, live.flush_interval),
         shutdown,
-        keep_alive,
+        keep_alive: live.keep_alive,
     };
     let frames = futures_util::stream::unfold(state, |mut state| async move {
         let frame = state.next_frame().await?;
@@ -53,7 +50,7 @@ pub(super) fn response(
 }
 
 struct Stream {
-    subscription: Subscription,
+    events: Paced,
     shutdown: Option<Shutdown>,
     keep_alive: Duration,
 }
@@ -64,7 +61,7 @@ impl Stream {
     async fn next_frame(&mut self) -> Option<Bytes> {
         let idle_until = Instant::now() + self.keep_alive;
         let batch = tokio::select! {
-            batch = self.subscription.next_batch(MAX_EVENTS) => batch,
+            batch = self.events.next() => batch,
             () = tokio::time::sleep_until(idle_until) => {
                 return Some(Bytes::from_static(b": keep-alive\n\n"));
             }

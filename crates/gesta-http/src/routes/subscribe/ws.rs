@@ -1,29 +1,32 @@
-//! The `GET /ws` session: one CloudEvents JSON text message per event.
-
-use std::time::Duration;
+//! The `GET /ws` session: one CloudEvents JSON text message per event, the messages
+//! of a paced batch (see `paced.rs`) in one write.
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use futures_util::SinkExt;
+use gesta::event::SharedEvent;
 use gesta::subscription::Subscription;
 
-use super::shutting_down;
+use super::paced::Paced;
+use super::{Live, shutting_down};
 use crate::serve::Shutdown;
 
 /// Sends the subscription's events over `socket` until the client leaves, a read
-/// fails or the server shuts down; pings the client every `ping_every`.
+/// fails or the server shuts down; pings the client every `live.keep_alive`.
 pub(super) async fn session(
     mut socket: WebSocket,
-    mut subscription: Subscription,
+    subscription: Subscription,
     mut shutdown: Option<Shutdown>,
-    ping_every: Duration,
+    live: Live,
 ) {
+    let mut events = Paced::new(subscription, live.flush_interval);
+    let ping_every = live.keep_alive;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let close = loop {
         tokio::select! {
-            next = subscription.next() => match next {
-                Ok(event) => {
-                    let text = event.cloudevent_json().to_owned();
-                    if socket.send(Message::Text(text.into())).await.is_err() {
+            next = events.next() => match next {
+                Ok(batch) => {
+                    if send(&mut socket, &batch).await.is_err() {
                         return;
                     }
                 }
@@ -50,4 +53,13 @@ pub(super) async fn session(
         reason: close.1.into(),
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// Sends one text message per event, flushed together.
+async fn send(socket: &mut WebSocket, batch: &[SharedEvent]) -> Result<(), axum::Error> {
+    for event in batch {
+        let text = event.cloudevent_json().to_owned();
+        socket.feed(Message::Text(text.into())).await?;
+    }
+    socket.flush().await
 }
