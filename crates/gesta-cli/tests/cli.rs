@@ -1,28 +1,14 @@
 //! The `gesta` binary against a real store file written by the bank example.
 
-use std::process::{Command, Output};
+mod common;
 
 use gesta_bank::commands::{Deposit, OpenAccount, Transfer};
 
-fn gesta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gesta"))
-        .args(args)
-        .output()
-        .expect("run gesta")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "gesta failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("utf-8")
-}
+use crate::common::{gesta, sqlite_url, stdout};
 
 /// A bank store with 2 accounts, a deposit and a transfer: 5 events.
 async fn bank_file(dir: &tempfile::TempDir) -> String {
-    let url = format!("sqlite://{}", dir.path().join("bank.db").display());
+    let url = sqlite_url(dir, "bank.db");
     let store = gesta::Store::open(&url, gesta_bank::app())
         .await
         .expect("open");

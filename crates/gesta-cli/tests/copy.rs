@@ -1,22 +1,15 @@
 //! `gesta copy` between two stores: full copy, resume, refusal, and the application's
 //! read models catching up on the target.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 
 use gesta::event::Position;
 use gesta::{Context, ImportBatch, LogQuery, Store, params};
 use gesta_bank::commands::{Deposit, OpenAccount, Transfer};
 
-fn gesta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gesta"))
-        .args(args)
-        .output()
-        .expect("run gesta")
-}
-
-fn url(dir: &tempfile::TempDir, name: &str) -> String {
-    format!("sqlite://{}", dir.path().join(name).display())
-}
+use crate::common::{gesta, sqlite_url};
 
 /// A bank store with 30 accounts, deposits, transfers and idempotency keys.
 async fn source(url: &str) -> Store {
@@ -76,7 +69,7 @@ fn assert_ok(output: &Output) -> String {
 #[tokio::test]
 async fn copy_moves_log_and_keys_and_the_app_catches_up_on_the_target() {
     let dir = tempfile::tempdir().unwrap();
-    let (from, to) = (url(&dir, "from.db"), url(&dir, "to.db"));
+    let (from, to) = (sqlite_url(&dir, "from.db"), sqlite_url(&dir, "to.db"));
     let source = source(&from).await;
     let out = assert_ok(&gesta(&["copy", "--from", &from, "--to", &to, "--quiet"]));
     assert!(out.contains("copied 120 events"), "{out}");
@@ -138,7 +131,7 @@ async fn copy_moves_log_and_keys_and_the_app_catches_up_on_the_target() {
 #[tokio::test]
 async fn an_interrupted_copy_resumes_where_the_target_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let (from, to) = (url(&dir, "from.db"), url(&dir, "to.db"));
+    let (from, to) = (sqlite_url(&dir, "from.db"), sqlite_url(&dir, "to.db"));
     let source = source(&from).await;
     let prefix = source
         .read_all(LogQuery::after(Position(0)).limit(45))
@@ -168,7 +161,7 @@ async fn an_interrupted_copy_resumes_where_the_target_ends() {
 #[tokio::test]
 async fn a_target_with_other_events_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let (from, to) = (url(&dir, "from.db"), url(&dir, "to.db"));
+    let (from, to) = (sqlite_url(&dir, "from.db"), sqlite_url(&dir, "to.db"));
     source(&from).await;
     let other = Store::open(&to, gesta_bank::app()).await.unwrap();
     other
@@ -195,7 +188,7 @@ async fn a_target_with_other_events_is_refused_and_left_alone() {
 #[tokio::test]
 async fn a_read_model_added_later_is_built_from_history_on_open() {
     let dir = tempfile::tempdir().unwrap();
-    let db = url(&dir, "bank.db");
+    let db = sqlite_url(&dir, "bank.db");
     drop(source(&db).await);
 
     let v2 = gesta_bank::app()
@@ -275,7 +268,7 @@ fn count_event(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_round_trips_through_the_server_backends() {
     let dir = tempfile::tempdir().unwrap();
-    let (first, last) = (url(&dir, "first.db"), url(&dir, "last.db"));
+    let (first, last) = (sqlite_url(&dir, "first.db"), sqlite_url(&dir, "last.db"));
     let source = source(&first).await;
     let servers: Vec<gesta_testkit::FreshDatabase> = gesta_testkit::Server::ALL
         .into_iter()

@@ -1,6 +1,8 @@
 //! `gesta events --follow`: the binary tails a store file that this test process
 //! writes to, printing each event committed after it started.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -9,11 +11,13 @@ use gesta_bank::commands::{Deposit, OpenAccount};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
+use crate::common::sqlite_url;
+
 const WAIT: Duration = Duration::from_secs(5);
 
 /// A bank store file with accounts `a` and `b` and a deposit: 3 events.
 async fn bank(dir: &tempfile::TempDir) -> (String, Store) {
-    let url = format!("sqlite://{}", dir.path().join("bank.db").display());
+    let url = sqlite_url(dir, "bank.db");
     let store = Store::open(&url, gesta_bank::app()).await.expect("open");
     open_account(&store, "a").await;
     open_account(&store, "b").await;

@@ -4,8 +4,10 @@
 //! by the next one to start). On SQLite, and on PostgreSQL and MySQL/MariaDB when
 //! `GESTA_TEST_POSTGRES_URL` / `GESTA_TEST_MYSQL_URL` are set.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,22 +16,20 @@ use gesta::event::{Position, RecordedEvent};
 use gesta::projection::{Projection, ProjectionOptions, ProjectionStatus};
 use gesta::{App, LogQuery, Migration, Store, StoreOptions, Tx, params};
 use gesta_bank::commands::{Deposit, OpenAccount};
-use gesta_testkit::Server;
+use gesta_testkit::Backend;
 
-fn gesta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gesta"))
-        .args(args)
-        .output()
-        .expect("run gesta")
-}
+use crate::common::{gesta, on, sqlite_url, stdout};
 
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "gesta failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("utf-8")
+/// `gesta projections rebuild --db URL --projection NAME`.
+fn rebuild(url: &str, projection: &str) -> Output {
+    gesta(&[
+        "projections",
+        "rebuild",
+        "--db",
+        url,
+        "--projection",
+        projection,
+    ])
 }
 
 fn list_json(url: &str) -> serde_json::Value {
@@ -166,28 +166,14 @@ async fn list_and_rebuild(url: &str) {
 
     // The counts are doubled: the fixed projection replays into emptied tables.
     double.store(false, Ordering::SeqCst);
-    let rebuilt = stdout(&gesta(&[
-        "projections",
-        "rebuild",
-        "--db",
-        url,
-        "--projection",
-        "type-counts",
-    ]));
+    let rebuilt = stdout(&rebuild(url, "type-counts"));
     assert!(
         rebuilt.starts_with("rebuild of \"type-counts\" requested"),
         "{rebuilt}"
     );
     until_counted(&store, 1).await;
 
-    let unknown = gesta(&[
-        "projections",
-        "rebuild",
-        "--db",
-        url,
-        "--projection",
-        "nope",
-    ]);
+    let unknown = rebuild(url, "nope");
     assert!(!unknown.status.success());
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert!(stderr.contains("no projection named \"nope\""), "{stderr}");
@@ -195,14 +181,7 @@ async fn list_and_rebuild(url: &str) {
 
     // Nothing runs it: the request waits, listed, for the next store to start it.
     store.stop_projections().await;
-    stdout(&gesta(&[
-        "projections",
-        "rebuild",
-        "--db",
-        url,
-        "--projection",
-        "type-counts",
-    ]));
+    stdout(&rebuild(url, "type-counts"));
     let list = stdout(&gesta(&["projections", "list", "--db", url]));
     assert!(list.contains("(rebuild requested)"), "{list}");
     assert_eq!(list_json(url)["projections"][0]["rebuild_requested"], true);
@@ -214,29 +193,23 @@ async fn list_and_rebuild(url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_list_and_rebuild_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bank.db").display());
-    list_and_rebuild(&url).await;
+    on(Backend::Sqlite, list_and_rebuild).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_list_and_rebuild_on_postgres() {
-    if let Some(db) = gesta_testkit::fresh(Server::Postgres) {
-        list_and_rebuild(db.url()).await;
-    }
+    on(Backend::Postgres, list_and_rebuild).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_list_and_rebuild_on_mysql() {
-    if let Some(db) = gesta_testkit::fresh(Server::Mysql) {
-        list_and_rebuild(db.url()).await;
-    }
+    on(Backend::Mysql, list_and_rebuild).await;
 }
 
 #[tokio::test]
 async fn a_store_without_projections_lists_none() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bank.db").display());
+    let url = sqlite_url(&dir, "bank.db");
     let store = Store::open(&url, gesta_bank::app()).await.expect("open");
     write(&store, &["a"]).await;
     let list = stdout(&gesta(&["projections", "list", "--db", &url]));

@@ -4,8 +4,9 @@
 //! PostgreSQL and MySQL/MariaDB when `GESTA_TEST_POSTGRES_URL` / `GESTA_TEST_MYSQL_URL`
 //! are set.
 
+mod common;
+
 use std::collections::HashSet;
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,23 +14,9 @@ use gesta::event::RecordedEvent;
 use gesta::reactor::{Reactor, ReactorOptions};
 use gesta::{LogQuery, Store};
 use gesta_bank::commands::OpenAccount;
-use gesta_testkit::Server;
+use gesta_testkit::Backend;
 
-fn gesta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gesta"))
-        .args(args)
-        .output()
-        .expect("run gesta")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "gesta failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("utf-8")
-}
+use crate::common::{gesta, on, sqlite_url, stdout};
 
 /// A mailer that fails for the accounts in `failing` and records the others.
 #[derive(Clone, Default)]
@@ -197,23 +184,17 @@ async fn list_retry_and_skip(url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reactors_list_retry_and_skip_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bank.db").display());
-    list_retry_and_skip(&url).await;
+    on(Backend::Sqlite, list_retry_and_skip).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reactors_list_retry_and_skip_on_postgres() {
-    if let Some(db) = gesta_testkit::fresh(Server::Postgres) {
-        list_retry_and_skip(db.url()).await;
-    }
+    on(Backend::Postgres, list_retry_and_skip).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reactors_list_retry_and_skip_on_mysql() {
-    if let Some(db) = gesta_testkit::fresh(Server::Mysql) {
-        list_retry_and_skip(db.url()).await;
-    }
+    on(Backend::Mysql, list_retry_and_skip).await;
 }
 
 /// `gesta copy` carries the reactors' checkpoints and parked events: the reactor on the
@@ -221,8 +202,7 @@ async fn reactors_list_retry_and_skip_on_mysql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_carries_checkpoints_and_parked_events() {
     let dir = tempfile::tempdir().unwrap();
-    let url = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
-    let (source, target) = (url("source.db"), url("target.db"));
+    let (source, target) = (sqlite_url(&dir, "source.db"), sqlite_url(&dir, "target.db"));
     let mailer = Mailer::default();
     mailer
         .failing

@@ -1,5 +1,6 @@
 //! Test support shared by Gesta's test suites: a fresh database per test on the
-//! server backends, and the rule that CI never skips a backend silently.
+//! server backends (and on any [`Backend`], SQLite included), and the rule that CI
+//! never skips a backend silently.
 //!
 //! The servers come from `GESTA_TEST_POSTGRES_URL` and `GESTA_TEST_MYSQL_URL`. When a
 //! variable is unset the backend is left out (and [`fresh`] says so on stderr, once);
@@ -10,12 +11,19 @@
 //!     // open a store on db.url(); the schema is dropped with `db`
 //! }
 //! ```
+//!
+//! Suites that run one body on every backend take a [`Database`] from
+//! [`Backend::fresh`]: SQLite is a file in a temporary directory, so that a second
+//! process or a reopened store sees the same log.
 
+mod backend;
 mod mysql;
 mod postgres;
 
 use std::io::Write;
 use std::sync::Once;
+
+pub use backend::{Backend, Database};
 
 /// A database server the suites can run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

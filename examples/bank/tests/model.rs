@@ -21,7 +21,7 @@ use gesta::{
     RejectionKind, Store, params,
 };
 use gesta_bank::commands::{Deposit, OpenAccount, Transfer, Withdraw};
-use gesta_testkit::Server;
+use gesta_testkit::{Backend, Server};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -380,26 +380,25 @@ async fn transfer_randomly(store: Store, seed: u64) -> (Vec<CommandOutcome>, usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_transfers_conserve_money() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bank.db").display());
-    concurrent_transfers(&url).await;
+    concurrent_transfers(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_transfers_conserve_money_on_mysql() {
-    if let Some(db) = gesta_testkit::fresh(Server::Mysql) {
-        concurrent_transfers(db.url()).await;
-    }
+    concurrent_transfers(Backend::Mysql).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_transfers_conserve_money_on_postgres() {
-    if let Some(db) = gesta_testkit::fresh(Server::Postgres) {
-        concurrent_transfers(db.url()).await;
-    }
+    concurrent_transfers(Backend::Postgres).await;
 }
 
-async fn concurrent_transfers(url: &str) {
+/// Concurrent transfers on a fresh database of `backend`, unless it is left out.
+async fn concurrent_transfers(backend: Backend) {
+    let Some(db) = backend.fresh() else {
+        return;
+    };
+    let url = db.url();
     let store = Store::open(url, gesta_bank::app()).await.unwrap();
     for i in 0..ACCOUNTS {
         let (account_id, owner) = (format!("acct-{i}"), format!("owner {i}"));

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gesta_testkit::{FreshDatabase, Server as DbServer};
+use gesta_testkit::{Backend, Database};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -28,12 +28,13 @@ const PATIENCE: Duration = Duration::from_secs(60);
 macro_rules! on_every_backend {
     ($($test:ident),+ $(,)?) => {$(
         mod $test {
+            use gesta_testkit::Backend;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$test(super::Kind::Sqlite).await }
+            async fn sqlite() { super::$test(Backend::Sqlite).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$test(super::Kind::Postgres).await }
+            async fn postgres() { super::$test(Backend::Postgres).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() { super::$test(super::Kind::Mysql).await }
+            async fn mysql() { super::$test(Backend::Mysql).await }
         }
     )+};
 }
@@ -44,56 +45,34 @@ on_every_backend!(
     two_servers_run_the_reactor_once_and_the_survivor_takes_over,
 );
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Sqlite,
-    Postgres,
-    Mysql,
-}
-
 /// A database and an outbox no other test uses.
 struct Setup {
-    url: String,
+    db: Database,
     outbox: PathBuf,
     _dir: TempDir,
-    _db: Option<FreshDatabase>,
 }
 
 impl Setup {
-    fn new(kind: Kind) -> Option<Setup> {
+    /// `None` when the backend is left out.
+    fn new(backend: Backend) -> Option<Setup> {
+        let db = backend.fresh()?;
         let dir = tempfile::tempdir().expect("temp dir");
         let outbox = dir.path().join("outbox.txt");
-        let (url, db) = match kind {
-            Kind::Sqlite => (
-                format!("sqlite://{}", dir.path().join("bank.db").display()),
-                None,
-            ),
-            Kind::Postgres | Kind::Mysql => {
-                let server = if kind == Kind::Postgres {
-                    DbServer::Postgres
-                } else {
-                    DbServer::Mysql
-                };
-                let db = gesta_testkit::fresh(server)?;
-                (db.url().to_owned(), Some(db))
-            }
-        };
         Some(Setup {
-            url,
+            db,
             outbox,
             _dir: dir,
-            _db: db,
         })
     }
 
     fn start(&self) -> Server {
-        Server::start(&self.url, &self.outbox)
+        Server::start(self.db.url(), &self.outbox)
     }
 
     /// A server with an outbox of its own, `outbox-NAME.txt`.
     fn start_with_outbox(&self, name: &str) -> (Server, PathBuf) {
         let outbox = self.outbox.with_file_name(format!("outbox-{name}.txt"));
-        (Server::start(&self.url, &outbox), outbox)
+        (Server::start(self.db.url(), &outbox), outbox)
     }
 }
 
@@ -280,8 +259,8 @@ async fn until_every_account_has_its_line(server: &Server, outbox: &Path) -> Vec
     lines
 }
 
-async fn killed_mid_burst_then_restarted_every_account_gets_its_line(kind: Kind) {
-    let Some(setup) = Setup::new(kind) else {
+async fn killed_mid_burst_then_restarted_every_account_gets_its_line(backend: Backend) {
+    let Some(setup) = Setup::new(backend) else {
         return;
     };
     let mut server = setup.start();
@@ -318,8 +297,8 @@ async fn killed_mid_burst_then_restarted_every_account_gets_its_line(kind: Kind)
     server.terminate();
 }
 
-async fn clean_runs_write_each_line_once(kind: Kind) {
-    let Some(setup) = Setup::new(kind) else {
+async fn clean_runs_write_each_line_once(backend: Backend) {
+    let Some(setup) = Setup::new(backend) else {
         return;
     };
     let server = setup.start();
@@ -346,8 +325,8 @@ async fn clean_runs_write_each_line_once(kind: Kind) {
     );
 }
 
-async fn two_servers_run_the_reactor_once_and_the_survivor_takes_over(kind: Kind) {
-    let Some(setup) = Setup::new(kind) else {
+async fn two_servers_run_the_reactor_once_and_the_survivor_takes_over(backend: Backend) {
+    let Some(setup) = Setup::new(backend) else {
         return;
     };
     let (first, first_outbox) = setup.start_with_outbox("first");

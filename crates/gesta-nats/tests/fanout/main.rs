@@ -2,8 +2,9 @@
 //! test body written once and run on every backend by [`on_every_backend!`], as
 //! `<test>::sqlite`, `<test>::postgres` and `<test>::mysql`.
 //!
-//! - `backend`: the store's database (a SQLite file, or a fresh PostgreSQL schema or
-//!   MySQL/MariaDB database from `gesta-testkit`) and the macro.
+//! - `backend`: the macro, and the store the tests open on a fresh database of each
+//!   backend from `gesta-testkit` (a SQLite file, a PostgreSQL schema or a
+//!   MySQL/MariaDB database).
 //! - `nats`: the JetStream stream a test publishes to, and reading it back.
 //! - `log`: writing events to a store and checking the messages against its log.
 //! - `publishing`: subjects, CloudEvents bodies, order, the filter.

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, message::StreamMessage, stream};
 use gesta_nats::NatsConfig;
-
-use crate::backend::Database;
+use gesta_testkit::Database;
 
 pub const URL_VAR: &str = "GESTA_TEST_NATS_URL";
 
@@ -62,7 +61,7 @@ impl TestStream {
     /// out.
     pub async fn new(db: &Database) -> Option<TestStream> {
         let url = nats_url()?;
-        let (backend, id) = (db.kind.name(), unique());
+        let (backend, id) = (db.backend().name(), unique());
         Some(TestStream {
             js: connect(&url).await,
             url,

@@ -7,8 +7,9 @@ use std::time::Duration;
 use gesta::LogQuery;
 use gesta::reactor::ReactorOptions;
 use gesta_nats::fanout;
+use gesta_testkit::Database;
 
-use crate::backend::Database;
+use crate::backend::builder;
 use crate::log::{assert_matches_log, wait_for_checkpoint, write_events};
 use crate::nats::TestStream;
 
@@ -27,7 +28,7 @@ async fn events_arrive_in_order_with_subjects_and_cloudevents_bodies(db: Databas
         return;
     };
     let fan = fanout(nats.config().options(fast()));
-    let store = db.builder().reactor(fan).open().await.unwrap();
+    let store = builder(db.url()).reactor(fan).open().await.unwrap();
     write_events(&store, 60).await;
 
     nats.wait_for_messages(60).await;
@@ -50,7 +51,7 @@ async fn the_filter_limits_what_is_published(db: Database) {
             .filter(LogQuery::default().event_type("Opened"))
             .options(fast()),
     );
-    let store = db.builder().reactor(fan).open().await.unwrap();
+    let store = builder(db.url()).reactor(fan).open().await.unwrap();
     write_events(&store, 30).await;
     wait_for_checkpoint(&store, store.last_position().0).await;
 

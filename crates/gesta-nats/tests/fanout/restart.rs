@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use gesta::reactor::ReactorOptions;
 use gesta_nats::fanout;
+use gesta_testkit::Database;
 
-use crate::backend::{self, Database};
+use crate::backend;
 use crate::log::{assert_matches_log, checkpoint_of, wait_for_checkpoint, write_events_by};
 use crate::nats::{TestStream, URL_VAR};
 
@@ -33,13 +34,13 @@ async fn kill_and_restart_mid_publish_stores_every_event_once(db: Database) {
     };
 
     // A process publishing: killed (SIGKILL) once some events are in the stream.
-    let mut child = KillOnDrop(spawn_child(&nats, &db.url));
+    let mut child = KillOnDrop(spawn_child(&nats, db.url()));
     nats.wait_for_messages(KILL_AFTER).await;
     child.kill();
     let published_before_restart = nats.stored().await;
 
     // Its checkpoint was never written: every published event is delivered again.
-    let store = db.builder().open().await.unwrap();
+    let store = backend::builder(db.url()).open().await.unwrap();
     let logged = store.last_position().0;
     assert_eq!(checkpoint_of(&store).await, 0);
     assert!(published_before_restart > 0 && published_before_restart <= logged);
@@ -49,13 +50,17 @@ async fn kill_and_restart_mid_publish_stores_every_event_once(db: Database) {
     // connection or process), resumes from the checkpoint and finishes.
     let options = ReactorOptions::default().checkpoint(100, Duration::from_millis(50));
     let fan = fanout(nats.config().options(options));
-    let store = db.builder().reactor(fan).open().await.unwrap();
+    let store = backend::builder(db.url())
+        .reactor(fan)
+        .open()
+        .await
+        .unwrap();
     wait_for_checkpoint(&store, logged).await;
     let stored = nats.messages().await;
     assert_matches_log(&store, &nats.prefix, &stored).await;
     eprintln!(
         "{}: {published_before_restart} of {logged} events published before the kill, all {} once after the restart",
-        db.kind.name(),
+        db.backend().name(),
         stored.len()
     );
     store.stop_reactors().await;

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use gesta::reactor::ReactorOptions;
 use gesta_nats::{NatsConfig, fanout};
+use gesta_testkit::Database;
 
-use crate::backend::Database;
+use crate::backend::builder;
 use crate::log::{REACTOR, write_events};
 
 on_every_backend!(an_unreachable_server_parks_the_event_with_the_reason);
@@ -18,7 +19,11 @@ async fn an_unreachable_server_parks_the_event_with_the_reason(db: Database) {
             .checkpoint(1, Duration::from_millis(10)),
     );
     config.connect_timeout = Duration::from_millis(500);
-    let store = db.builder().reactor(fanout(config)).open().await.unwrap();
+    let store = builder(db.url())
+        .reactor(fanout(config))
+        .open()
+        .await
+        .unwrap();
     write_events(&store, 10).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let parked = loop {

@@ -12,8 +12,7 @@ use std::io::Write;
 use std::sync::Once;
 
 use gesta::{Store, StoreBuilder, StoreOptions};
-use gesta_testkit::{FreshDatabase, Server};
-use tempfile::TempDir;
+use gesta_testkit::{Database, Server};
 
 /// Instantiates each test body `$test` (an `async fn(Backend)` in the calling module)
 /// once per backend, as `$test::sqlite_memory`, `$test::sqlite_file`, ...
@@ -39,7 +38,7 @@ macro_rules! conformance {
 pub enum Kind {
     /// `sqlite::memory:`: a fresh database per store.
     SqliteMemory,
-    /// A SQLite file in a fresh temporary directory.
+    /// A SQLite file in a fresh temporary directory (from `gesta-testkit`).
     SqliteFile,
     /// PostgreSQL from `GESTA_TEST_POSTGRES_URL`.
     Postgres,
@@ -63,41 +62,35 @@ impl Kind {
 pub struct Backend {
     kind: Kind,
     url: String,
-    _dir: Option<TempDir>,
-    _db: Option<FreshDatabase>,
+    /// The SQLite file or server database behind `url`; `None` for `sqlite::memory:`.
+    _db: Option<Database>,
 }
 
 impl Backend {
     /// A fresh database of `kind`, or why it is left out.
     fn provision(kind: Kind) -> Result<Backend, String> {
-        let (url, dir) = match kind {
-            Kind::SqliteMemory => ("sqlite::memory:".to_owned(), None),
-            Kind::SqliteFile => {
-                let dir = tempfile::tempdir().map_err(|e| format!("no temp dir: {e}"))?;
-                let path = dir.path().join("conformance.db");
-                (format!("sqlite://{}", path.display()), Some(dir))
-            }
-            Kind::Postgres | Kind::Mysql => {
-                let server = if kind == Kind::Postgres {
-                    Server::Postgres
-                } else {
-                    Server::Mysql
-                };
-                let db = gesta_testkit::fresh(server)
-                    .ok_or_else(|| format!("set {} to run it", server.env_var()))?;
+        let backend = match kind {
+            Kind::SqliteMemory => {
+                let url = "sqlite::memory:".to_owned();
                 return Ok(Backend {
                     kind,
-                    url: db.url().to_owned(),
-                    _dir: None,
-                    _db: Some(db),
+                    url,
+                    _db: None,
                 });
             }
+            Kind::SqliteFile => gesta_testkit::Backend::Sqlite,
+            Kind::Postgres => gesta_testkit::Backend::Postgres,
+            Kind::Mysql => gesta_testkit::Backend::Mysql,
         };
+        let db = backend.fresh().ok_or_else(|| {
+            let var = backend.server().map_or("its variable", Server::env_var);
+            format!("set {var} to run it")
+        })?;
+        let url = db.url().to_owned();
         Ok(Backend {
             kind,
             url,
-            _dir: dir,
-            _db: None,
+            _db: Some(db),
         })
     }
 

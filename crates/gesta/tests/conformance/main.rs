@@ -9,6 +9,7 @@
 //! - `app`: the tiny application the suite drives (not the bank: the suite covers
 //!   the library itself).
 //! - `check`: shared assertions (gap-free log, read-model snapshots).
+//! - `projected`: the table, writes and waits the projection tests share.
 //! - one module per area of the contract (DESIGN.md sections 1 and 2).
 //! - `sqlite`, `mysql`: the few tests that are truly specific to one backend.
 //!
@@ -28,6 +29,7 @@ mod log_buffer;
 mod metadata;
 mod middleware;
 mod mysql;
+mod projected;
 mod projection_requests;
 mod projections;
 mod reactors;

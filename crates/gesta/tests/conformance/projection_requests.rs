@@ -5,34 +5,22 @@
 //! unknown projection is refused and nothing is written. A request row is never listed
 //! as a projection or a reactor.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gesta::event::RecordedEvent;
 use gesta::projection::{Projection, ProjectionOptions, ProjectionStatus};
-use gesta::{App, HandlerError, LogQuery, Migration, Store, StoreOptions, Tx, params};
+use gesta::{App, Store, Tx, params};
 
-use crate::app::Note;
 use crate::harness::Backend;
+use crate::projected::{count_event, expected, keep, open, projected, status, until, write};
 
 conformance!(
     a_request_is_performed_by_the_running_projection_and_replays_the_log,
     a_request_made_while_nothing_runs_it_is_performed_at_the_next_start,
     a_request_for_an_unknown_projection_is_refused_and_writes_nothing,
 );
-
-/// How long any wait in this file may take.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// The suite's app plus the projection's table.
-fn app() -> App {
-    crate::app::app().migration(Migration::new(
-        "0100_projected",
-        "CREATE TABLE projected (stream_id VARCHAR(200) PRIMARY KEY, events BIGINT NOT NULL)",
-    ))
-}
 
 /// What the test sees of the projection's function.
 #[derive(Clone, Default)]
@@ -46,22 +34,13 @@ struct Probe {
 /// Projection `p`: events per `keep-*` stream in `projected`.
 fn counting(probe: &Probe) -> Projection {
     let probe = probe.clone();
-    let filter = LogQuery::default().category("keep");
     Projection::new(
         "p",
         &["projected"],
-        filter,
+        keep(),
         move |tx: &mut Tx<'_>, event: &RecordedEvent| {
             probe.applied.fetch_add(1, Ordering::SeqCst);
-            let times = if probe.double.load(Ordering::SeqCst) {
-                2
-            } else {
-                1
-            };
-            for _ in 0..times {
-                count(tx, event.stream_id.as_str())?;
-            }
-            Ok(())
+            count_event(tx, event, probe.double.load(Ordering::SeqCst))
         },
     )
     .options(
@@ -71,84 +50,12 @@ fn counting(probe: &Probe) -> Projection {
     )
 }
 
-fn count(tx: &mut Tx<'_>, stream: &str) -> Result<(), HandlerError> {
-    let key = params! { "s" => stream };
-    let sql = "UPDATE projected SET events = events + 1 WHERE stream_id = :s";
-    if tx.execute(sql, &key)? == 0 {
-        tx.execute(
-            "INSERT INTO projected (stream_id, events) VALUES (:s, 1)",
-            &key,
-        )?;
-    }
-    Ok(())
-}
-
-async fn open(b: &Backend, projection: Option<Projection>) -> Store {
-    let options = StoreOptions::default().poll_interval(Duration::from_millis(20));
-    let mut builder = b.builder_for(app()).options(options);
-    if let Some(projection) = projection {
-        builder = builder.projection(projection);
-    }
-    builder.open().await.expect("open")
-}
-
-/// Writes `n` events on each of `keep-1`, `keep-2` and `drop-1`.
-async fn write(store: &Store, n: u32) {
-    for stream in ["keep-1", "drop-1", "keep-2"] {
-        store
-            .dispatch(Note::new(stream, "x", n))
-            .await
-            .expect("note");
-    }
-}
-
-/// The `projected` table.
-async fn projected(store: &Store) -> BTreeMap<String, i64> {
-    let rows = store
-        .query("SELECT stream_id, events FROM projected", params! {})
-        .await
-        .expect("projected");
-    rows.iter()
-        .map(|r| (r.get("stream_id").unwrap(), r.get("events").unwrap()))
-        .collect()
-}
-
-/// Events per `keep-*` stream in the log.
-async fn expected(store: &Store) -> BTreeMap<String, i64> {
-    let mut counts = BTreeMap::new();
-    for event in crate::check::gap_free_log(store).await {
-        if event.stream_id.as_str().starts_with("keep-") {
-            *counts
-                .entry(event.stream_id.as_str().to_owned())
-                .or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
-async fn status(store: &Store) -> Option<ProjectionStatus> {
-    let statuses = store.projections().await.expect("projections");
-    statuses.into_iter().find(|s| s.name == "p")
-}
-
 /// Waits until no rebuild of `p` is requested and `p` is at the head of the log.
 async fn performed_and_caught_up(store: &Store) -> ProjectionStatus {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let head = store.head().await.expect("head");
-        let status = status(store).await;
-        if let Some(s) = status
-            .as_ref()
-            .filter(|s| !s.rebuild_requested && s.checkpoint == head && s.lag == 0)
-        {
-            return s.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not rebuilt and caught up with {head}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until(store, "p", "rebuilt and caught up", |s, head| {
+        !s.rebuild_requested && s.checkpoint == head && s.lag == 0
+    })
+    .await
 }
 
 /// A store of another application on the same database, that does not register the
@@ -244,7 +151,7 @@ async fn a_request_made_while_nothing_runs_it_is_performed_at_the_next_start(b: 
     performed_and_caught_up(&next).await;
     assert_eq!(projected(&next).await, expected(&next).await);
     assert_eq!(projected(&next).await["keep-1"], 3);
-    assert!(!status(&operator).await.unwrap().rebuild_requested);
+    assert!(!status(&operator, "p").await.unwrap().rebuild_requested);
 }
 
 /// A name with no checkpoint in the database that is not registered in the store is

@@ -4,17 +4,19 @@
 //! emptied tables; rebuilding the inline read models leaves them alone; over one
 //! database only one store applies them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gesta::event::{Position, RecordedEvent};
 use gesta::projection::{Projection, ProjectionOptions, ProjectionStatus};
-use gesta::{App, HandlerError, LogQuery, Migration, Store, StoreOptions, Tx, params};
+use gesta::{HandlerError, LogQuery, Store, Tx};
 
 use crate::app::Note;
 use crate::harness::Backend;
+use crate::projected::{
+    PATIENCE, app, count, count_event, expected, keep, open, projected, status, until, write,
+};
 
 conformance!(
     catches_up_on_history_follows_live_events_and_reports_lag,
@@ -23,17 +25,6 @@ conformance!(
     over_one_database_every_event_is_applied_once,
     a_failing_event_stops_it_with_the_error_shown_until_it_succeeds,
 );
-
-/// How long any wait in this file may take.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// The suite's app plus the projection's table.
-fn app() -> App {
-    crate::app::app().migration(Migration::new(
-        "0100_projected",
-        "CREATE TABLE projected (stream_id VARCHAR(200) PRIMARY KEY, events BIGINT NOT NULL)",
-    ))
-}
 
 /// Counts events per stream in `projected`: twice each while `double` is set, and
 /// sleeping `pause` per event (on the writer's thread) to make batches slow.
@@ -46,11 +37,7 @@ fn counting(name: &str, filter: LogQuery, double: Arc<AtomicBool>, pause: Durati
             if !pause.is_zero() {
                 std::thread::sleep(pause);
             }
-            let times = if double.load(Ordering::SeqCst) { 2 } else { 1 };
-            for _ in 0..times {
-                count(tx, event.stream_id.as_str())?;
-            }
-            Ok(())
+            count_event(tx, event, double.load(Ordering::SeqCst))
         },
     )
     .options(
@@ -61,91 +48,12 @@ fn counting(name: &str, filter: LogQuery, double: Arc<AtomicBool>, pause: Durati
     )
 }
 
-fn count(tx: &mut Tx<'_>, stream: &str) -> Result<(), HandlerError> {
-    let key = params! { "s" => stream };
-    if tx.execute(
-        "UPDATE projected SET events = events + 1 WHERE stream_id = :s",
-        &key,
-    )? == 0
-    {
-        tx.execute(
-            "INSERT INTO projected (stream_id, events) VALUES (:s, 1)",
-            &key,
-        )?;
-    }
-    Ok(())
-}
-
-fn keep() -> LogQuery {
-    LogQuery::default().category("keep")
-}
-
-async fn open(b: &Backend, projection: Option<Projection>) -> Store {
-    let options = StoreOptions::default().poll_interval(Duration::from_millis(20));
-    let mut builder = b.builder_for(app()).options(options);
-    if let Some(projection) = projection {
-        builder = builder.projection(projection);
-    }
-    builder.open().await.expect("open")
-}
-
-/// Writes `n` events on each of `keep-1`, `keep-2` and `drop-1`.
-async fn write(store: &Store, n: u32) {
-    for stream in ["keep-1", "drop-1", "keep-2"] {
-        store
-            .dispatch(Note::new(stream, "x", n))
-            .await
-            .expect("note");
-    }
-}
-
-/// The `projected` table.
-async fn projected(store: &Store) -> BTreeMap<String, i64> {
-    let rows = store
-        .query("SELECT stream_id, events FROM projected", params! {})
-        .await
-        .expect("projected");
-    rows.iter()
-        .map(|r| (r.get("stream_id").unwrap(), r.get("events").unwrap()))
-        .collect()
-}
-
-/// Events per `keep-*` stream in the log.
-async fn expected(store: &Store) -> BTreeMap<String, i64> {
-    let mut counts = BTreeMap::new();
-    for event in crate::check::gap_free_log(store).await {
-        if event.stream_id.as_str().starts_with("keep-") {
-            *counts
-                .entry(event.stream_id.as_str().to_owned())
-                .or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
-async fn status(store: &Store, name: &str) -> Option<ProjectionStatus> {
-    let statuses = store.projections().await.expect("projections");
-    statuses.into_iter().find(|s| s.name == name)
-}
-
 /// Waits until projection `name` is at the head of the log.
 async fn caught_up(store: &Store, name: &str) -> ProjectionStatus {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let head = store.head().await.expect("head");
-        let status = status(store, name).await;
-        if let Some(s) = status
-            .as_ref()
-            .filter(|s| s.checkpoint == head && s.lag == 0)
-        {
-            return s.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not caught up with {head}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until(store, name, "caught up", |s, head| {
+        s.checkpoint == head && s.lag == 0
+    })
+    .await
 }
 
 /// History written before the projection existed is applied, then live events as they

@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
+use gesta_testkit::Database;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::checks::check_numbering;
-use crate::db::Database;
 use crate::ledger::Shared;
 use crate::server::Server;
 use crate::wire::{Cmd, fetch_log, http_client, send};
@@ -20,20 +20,20 @@ const ATTEMPTS: usize = 3;
 
 pub async fn run(db: Database, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let kind = db.kind;
+    let backend = db.backend();
     start_at_once(&db, 0, &mut rng).await;
     drop(db);
     for attempt in 1..ATTEMPTS {
-        let db = Database::provision(kind).expect("provisioned before");
+        let db = backend.fresh().expect("provisioned before");
         start_at_once(&db, attempt, &mut rng).await;
     }
 }
 
 async fn start_at_once(db: &Database, attempt: usize, rng: &mut StdRng) {
-    let name = db.kind.name();
+    let name = db.backend().name();
     let mut starting = Vec::new();
     for i in 0..SERVERS {
-        starting.push(Server::spawn(&db.url, &format!("{name} {attempt}.{i}")));
+        starting.push(Server::spawn(db.url(), &format!("{name} {attempt}.{i}")));
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..=5))).await;
     }
     let servers: Vec<Server> = starting.into_iter().map(|s| s.listening()).collect();

@@ -7,7 +7,9 @@
 //!
 //! SQLite always runs (a temporary file); PostgreSQL and MySQL/MariaDB run on a fresh
 //! schema or database when `GESTA_TEST_POSTGRES_URL` / `GESTA_TEST_MYSQL_URL` are set
-//! (see [`db`]).
+//! (a [`Database`] from `gesta_testkit::Backend::fresh`). A server whose variable is
+//! unset is left out (the kit says so); under `CI=true` that is a failure, as is a
+//! server that is named but cannot be reached.
 //!
 //! Each test prints its seed; `CRASH_SEED=<seed>` repeats the same random choices (the
 //! timing, and so what was acknowledged, cannot be repeated exactly).
@@ -15,7 +17,6 @@
 
 mod checks;
 mod concurrent_start;
-mod db;
 mod ledger;
 mod load;
 mod server;
@@ -26,6 +27,7 @@ mod wire;
 
 use std::future::Future;
 
+use gesta_testkit::{Backend, Database};
 use rand::Rng;
 
 /// Instantiates each scenario (`$scenario::run(Database, seed)`) once per backend, as
@@ -41,8 +43,8 @@ macro_rules! on_every_backend {
     (@on $scenario:ident, $backend:ident, $kind:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $backend() {
-            let kind = $crate::db::Kind::$kind;
-            $crate::run(stringify!($scenario), kind, $crate::$scenario::run).await;
+            let backend = gesta_testkit::Backend::$kind;
+            $crate::run(stringify!($scenario), backend, $crate::$scenario::run).await;
         }
     };
 }
@@ -53,19 +55,19 @@ on_every_backend!(
     servers_starting_at_once_on_a_fresh_database_all_come_up => concurrent_start,
 );
 
-/// Runs `scenario` on a fresh database of `kind`, unless the backend is left out.
-async fn run<F, Fut>(name: &str, kind: db::Kind, scenario: F)
+/// Runs `scenario` on a fresh database of `backend`, unless the backend is left out.
+async fn run<F, Fut>(name: &str, backend: Backend, scenario: F)
 where
-    F: FnOnce(db::Database, u64) -> Fut,
+    F: FnOnce(Database, u64) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let Some(database) = db::Database::provision(kind) else {
+    let Some(database) = backend.fresh() else {
         return;
     };
     let seed = env_number("CRASH_SEED").unwrap_or_else(|| rand::rng().random());
     println!(
         "{name} on {}: seed {seed} (CRASH_SEED={seed} to reproduce)",
-        kind.name()
+        backend.name()
     );
     scenario(database, seed).await;
 }

@@ -7,11 +7,11 @@
 
 use std::time::{Duration, Instant};
 
+use gesta_testkit::Database;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::checks::{LastPosition, verify};
-use crate::db::Database;
 use crate::ledger::Shared;
 use crate::load::{Load, retry_in_doubt, set_up};
 use crate::server::Server;
@@ -24,23 +24,23 @@ const STARTUP_KILLS: usize = 3;
 const CLIENTS: usize = 32;
 
 pub async fn run(db: Database, seed: u64) {
-    let name = db.kind.name();
+    let name = db.backend().name();
     let mut rng = StdRng::seed_from_u64(seed);
     let started = Instant::now();
     let client = http_client();
     let ledger = Shared::default();
 
     for _ in 0..STARTUP_KILLS {
-        let starting = Server::spawn(&db.url, name);
+        let starting = Server::spawn(db.url(), name);
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..=40))).await;
         drop(starting.into_server());
     }
-    let mut server = Server::start(&db.url, name);
+    let mut server = Server::start(db.url(), name);
     set_up(&client, &server.base, &ledger).await;
     let rounds = crate::env_number("CRASH_ROUNDS").map_or(ROUNDS, |n| n as usize);
     for round in 0..rounds {
         load_and_kill(&mut server, &ledger, &mut rng, round).await;
-        server = Server::start(&db.url, name);
+        server = Server::start(db.url(), name);
         let log = verify(&client, &server.base, &ledger, LastPosition::Exact).await;
         retry_in_doubt(&client, &server.base, &ledger, &log).await;
         println!("{name} round {round}: {} events in the log", log.len());

@@ -15,12 +15,12 @@
 
 use std::time::{Duration, Instant};
 
+use gesta_testkit::Database;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::checks::{LastPosition, read_model, verify};
-use crate::db::Database;
 use crate::ledger::Shared;
 use crate::load::{Load, retry_in_doubt, set_up};
 use crate::server::Server;
@@ -40,13 +40,13 @@ const FREEZE_ATTEMPTS: usize = 200;
 const TAKEOVER_LIMIT: Duration = Duration::from_secs(5);
 
 pub async fn run(db: Database, seed: u64) {
-    let name = db.kind.name();
+    let name = db.backend().name();
     let mut rng = StdRng::seed_from_u64(seed);
     let started = Instant::now();
     let client = http_client();
     let ledger = Shared::default();
     let names = [format!("{name} a"), format!("{name} b")];
-    let mut servers = names.clone().map(|n| Server::start(&db.url, &n));
+    let mut servers = names.clone().map(|n| Server::start(db.url(), &n));
     let bases = [servers[0].base.clone(), servers[1].base.clone()];
     set_up(&client, &bases[0], &ledger).await;
 
@@ -96,7 +96,7 @@ pub async fn run(db: Database, seed: u64) {
     );
     println!("{name}: a follower saw {} events, in order", followed.len());
 
-    servers[victim] = Server::start(&db.url, &names[victim]);
+    servers[victim] = Server::start(db.url(), &names[victim]);
     let restarted = servers[victim].base.clone();
     let again = verify(&client, &restarted, &ledger, LastPosition::Exact).await;
     assert_eq!(again, log, "the restarted server serves another log");
