@@ -56,6 +56,13 @@ struct Args {
     /// Cores for the subscribers' process (default: the last).
     #[arg(long, value_delimiter = ',')]
     client_cores: Vec<usize>,
+    /// Pin nothing: server and subscribers share every core.
+    #[arg(long)]
+    no_pin: bool,
+    /// Run the subscribers' process at this nice level (19: it only gets CPU the
+    /// server leaves, as clients on other machines would take none); uses `nice`.
+    #[arg(long, default_value_t = 0)]
+    client_nice: i32,
     /// Internal: run as the subscribers' process, connecting to this address.
     #[arg(long, hide = true)]
     clients: Option<SocketAddr>,
@@ -80,7 +87,8 @@ fn main() -> anyhow::Result<()> {
         return clients::run(addr, args.count);
     }
     let available = cores::available();
-    if args.server_cores.is_empty() && args.client_cores.is_empty() && available >= 2 {
+    let unpinned = args.server_cores.is_empty() && args.client_cores.is_empty();
+    if unpinned && available >= 2 && !args.no_pin {
         args.server_cores = (0..available - 1).collect();
         args.client_cores = vec![available - 1];
     }
@@ -157,7 +165,14 @@ struct Clients {
 impl Clients {
     fn spawn(args: &Args, addr: SocketAddr, count: usize) -> anyhow::Result<Self> {
         let cores: Vec<String> = args.client_cores.iter().map(usize::to_string).collect();
-        let mut command = Command::new(std::env::current_exe()?);
+        let exe = std::env::current_exe()?;
+        let mut command = if args.client_nice == 0 {
+            Command::new(exe)
+        } else {
+            let mut nice = Command::new("nice");
+            nice.args(["-n", &args.client_nice.to_string()]).arg(exe);
+            nice
+        };
         command
             .args([
                 "--clients",
@@ -269,13 +284,14 @@ fn print_report(args: &Args, results: &[Measured]) {
         }
     };
     println!(
-        "## SSE fan-out while writing (SQLite file, {} writers, {:.1} s each, median of {} rounds; flush interval {} ms; server on cores {}, subscribers' process on cores {})\n",
+        "## SSE fan-out while writing (SQLite file, {} writers, {:.1} s each, median of {} rounds; flush interval {} ms; server on cores {}, subscribers' process on cores {} at nice {})\n",
         args.writers,
         args.seconds,
         args.rounds.max(1),
         args.flush_ms,
         cores(&args.server_cores),
-        cores(&args.client_cores)
+        cores(&args.client_cores),
+        args.client_nice
     );
     println!(
         "| subscribers | transfers/s | vs 0 subscribers | server CPU ms per 1k transfers | events delivered/s (all subscribers) | commit→receive p50 | p99 | subscribers' CPU |"
