@@ -111,8 +111,8 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 fn print_event(out: &mut impl Write, event: &RecordedEvent, json: bool) -> anyhow::Result<()> {
     if json {
-        serde_json::to_writer(&mut *out, &event.to_cloudevent())?;
-        writeln!(out)?;
+        // One line per event, even when a payload was stored with line breaks.
+        writeln!(out, "{}", event.to_cloudevent().to_json())?;
     } else {
         writeln!(
             out,

@@ -172,9 +172,6 @@ pub enum Error {
         #[source]
         source: async_nats::jetstream::context::PublishError,
     },
-    /// The event could not be written as JSON.
-    #[error("cannot encode the event as CloudEvents JSON")]
-    Encode(#[source] serde_json::Error),
 }
 
 /// The fan-out reactor: register it with [`gesta::StoreBuilder::reactor`].

@@ -41,7 +41,7 @@ impl Publisher {
         let context = self.jetstream().await?;
         let subject =
             subject::for_event(&self.prefix, event.stream_id.category(), &event.event_type);
-        let body = serde_json::to_vec(&event.to_cloudevent()).map_err(Error::Encode)?;
+        let body = event.to_cloudevent().to_json().into_bytes();
         let mut headers = HeaderMap::new();
         headers.insert(
             async_nats::header::NATS_MESSAGE_ID,

@@ -1,5 +1,6 @@
 //! Which cores the server and the subscribers' process run on, and the CPU time a
-//! process has used (Linux; elsewhere nothing is pinned and CPU time is unknown).
+//! process or one of its threads has used (Linux; elsewhere nothing is pinned and CPU
+//! time is unknown).
 
 /// Restricts this process (the calling thread and every thread it starts later) to
 /// `cores`; an empty list leaves it as it is.
@@ -37,4 +38,25 @@ pub fn cpu_seconds() -> Option<f64> {
     }
     #[cfg(not(target_os = "linux"))]
     None
+}
+
+/// CPU time (user + system) used so far by this process's threads named `name` (e.g.
+/// `gesta-writer`), in seconds, from `/proc/self/task/*/stat`.
+pub fn thread_cpu_seconds(name: &str) -> Option<f64> {
+    // Linux's clock ticks per second of /proc stat times (USER_HZ).
+    const TICKS: f64 = 100.0;
+    let mut total = None;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+        // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        *total.get_or_insert(0.0) += ticks as f64 / TICKS;
+    }
+    total
 }

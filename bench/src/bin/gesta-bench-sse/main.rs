@@ -27,6 +27,9 @@ use gesta_bank::commands::{Deposit, OpenAccount, Transfer};
 
 const ACCOUNTS: usize = 1000;
 
+/// The name of the store's writer thread.
+const WRITER_THREAD: &str = "gesta-writer";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gesta-bench-sse",
@@ -76,6 +79,8 @@ struct Measured {
     writes_per_s: f64,
     /// Server CPU seconds per 1000 transfers.
     server_cpu_ms_per_k: Option<f64>,
+    /// The writer thread's CPU seconds per 1000 transfers.
+    writer_cpu_ms_per_k: Option<f64>,
     clients: Option<clients::Report>,
     seconds: f64,
 }
@@ -131,9 +136,13 @@ fn measure(args: &Args, subscribers: usize) -> anyhow::Result<Measured> {
     }
     let duration = Duration::from_secs_f64(args.seconds);
     let cpu_before = cores::cpu_seconds();
+    let writer_before = cores::thread_cpu_seconds(WRITER_THREAD);
     let written = server.block_on(write(store, args.writers, duration))?;
     let cpu = cores::cpu_seconds()
         .zip(cpu_before)
+        .map(|(now, then)| now - then);
+    let writer_cpu = cores::thread_cpu_seconds(WRITER_THREAD)
+        .zip(writer_before)
         .map(|(now, then)| now - then);
     // Let the subscribers receive what was committed last.
     std::thread::sleep(Duration::from_millis(300));
@@ -143,6 +152,7 @@ fn measure(args: &Args, subscribers: usize) -> anyhow::Result<Measured> {
         subscribers,
         writes_per_s: written as f64 / duration.as_secs_f64(),
         server_cpu_ms_per_k: cpu.map(|s| s * 1e6 / written.max(1) as f64),
+        writer_cpu_ms_per_k: writer_cpu.map(|s| s * 1e6 / written.max(1) as f64),
         clients: report,
         seconds: duration.as_secs_f64(),
     })
@@ -294,13 +304,16 @@ fn print_report(args: &Args, results: &[Measured]) {
         args.client_nice
     );
     println!(
-        "| subscribers | transfers/s | vs 0 subscribers | server CPU ms per 1k transfers | events delivered/s (all subscribers) | commit→receive p50 | p99 | subscribers' CPU |"
+        "| subscribers | transfers/s | vs 0 subscribers | server CPU ms per 1k transfers | writer thread CPU ms per 1k | events delivered/s (all subscribers) | commit→receive p50 | p99 | subscribers' CPU |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for m in results {
         let ratio = base.map_or(String::new(), |b| format!("{:.2}x", m.writes_per_s / b));
         let cpu = m
             .server_cpu_ms_per_k
+            .map_or(String::new(), |ms| format!("{ms:.0}"));
+        let writer_cpu = m
+            .writer_cpu_ms_per_k
             .map_or(String::new(), |ms| format!("{ms:.0}"));
         let (delivered, p50, p99, client_cpu) = match &m.clients {
             None => Default::default(),
@@ -313,7 +326,7 @@ fn print_report(args: &Args, results: &[Measured]) {
             ),
         };
         println!(
-            "| {} | {:.0} | {ratio} | {cpu} | {delivered} | {p50} | {p99} | {client_cpu} |",
+            "| {} | {:.0} | {ratio} | {cpu} | {writer_cpu} | {delivered} | {p50} | {p99} | {client_cpu} |",
             m.subscribers, m.writes_per_s
         );
     }

@@ -67,6 +67,85 @@ impl<'a> CloudEvent<'a> {
     }
 }
 
+impl CloudEvent<'_> {
+    /// The compact JSON text of this CloudEvent, on one line: the same document as
+    /// `serde_json::to_string(self)`, written directly, with `data` and `metadata`
+    /// copied as stored (checked JSON) instead of parsed again, and any line break
+    /// between their tokens written as a space (the same JSON). This runs once for
+    /// every event sent to subscribers.
+    ///
+    /// ```
+    /// # use gesta::event::RecordedEvent;
+    /// # fn f(event: &RecordedEvent) {
+    /// let cloudevent = event.to_cloudevent();
+    /// let text = cloudevent.to_json();
+    /// assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+    ///            serde_json::to_value(&cloudevent).unwrap());
+    /// # }
+    /// ```
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(
+            320 + self.data.get().len() + self.metadata.get().len() + 2 * self.subject.len(),
+        );
+        out.push_str(r#"{"specversion":"#);
+        string(&mut out, self.specversion);
+        out.push_str(r#","id":"#);
+        string(&mut out, &self.id);
+        out.push_str(r#","source":"#);
+        string(&mut out, &self.source);
+        out.push_str(r#","type":"#);
+        string(&mut out, self.event_type);
+        out.push_str(r#","subject":"#);
+        string(&mut out, self.subject);
+        out.push_str(r#","time":"#);
+        string(&mut out, &self.time);
+        out.push_str(r#","datacontenttype":"#);
+        string(&mut out, self.datacontenttype);
+        out.push_str(r#","data":"#);
+        raw(&mut out, self.data);
+        out.push_str(&format!(
+            r#","position":{},"streamversion":{}"#,
+            self.position, self.streamversion
+        ));
+        for (name, value) in [
+            (r#","commandid":"#, &self.commandid),
+            (r#","correlationid":"#, &self.correlationid),
+            (r#","causationid":"#, &self.causationid),
+        ] {
+            if let Some(value) = value {
+                out.push_str(name);
+                string(&mut out, value);
+            }
+        }
+        out.push_str(r#","metadata":"#);
+        raw(&mut out, self.metadata);
+        out.push('}');
+        out
+    }
+}
+
+/// Appends `text` as a JSON string.
+fn string(out: &mut String, text: &str) {
+    // Serializing a str into a String cannot fail.
+    if let Ok(quoted) = serde_json::to_string(text) {
+        out.push_str(&quoted);
+    }
+}
+
+/// Appends checked JSON as it is, with a line break between tokens (the only place
+/// one can be: inside strings they are escaped) written as a space.
+fn raw(out: &mut String, json: &Json) {
+    let text = json.get();
+    if text.bytes().any(|b| b == b'\n' || b == b'\r') {
+        out.extend(text.chars().map(|c| match c {
+            '\n' | '\r' => ' ',
+            c => c,
+        }));
+    } else {
+        out.push_str(text);
+    }
+}
+
 /// The ids a CloudEvent repeats from the metadata, read without building the rest of
 /// it (this runs for every event sent to subscribers).
 #[derive(Default, Deserialize)]
@@ -114,6 +193,32 @@ mod tests {
         assert_eq!(json["correlationid"], "req-\"7\"");
         assert_eq!(json["causationid"], "c");
         assert_eq!(json["metadata"]["tenant"]["id"], 1);
+    }
+
+    #[test]
+    fn to_json_is_the_serde_document_on_one_line() {
+        let metadata = r#"{"command_id":"0191f0c4-8f4e-7d2a-9c3b-1a2b3c4d5e6f","correlation_id":"é \"q\"\n","x":[1,{"y":null}]}"#;
+        for (data, metadata) in [
+            ("{}", "{}"),
+            (
+                r#"{"a":"line\nbreak","b":[1,2.5,true,null],"c":"\u00e9\t"}"#,
+                metadata,
+            ),
+            ("{\r\n  \"spaced\" : [ 1 ,\n 2 ]\n}", metadata),
+            ("\"just a string\"", "{}"),
+        ] {
+            let mut event = event_with(metadata);
+            event.data = Json::from_text(data.into()).unwrap();
+            event.event_type = "Odd \"type\"\u{1}".into();
+            let cloudevent = event.to_cloudevent();
+            let text = cloudevent.to_json();
+            assert!(!text.contains(['\n', '\r']), "{text}");
+            let ours: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(ours, serde_json::to_value(&cloudevent).unwrap(), "{text}");
+            if !data.contains(['\n', '\r']) {
+                assert_eq!(text, serde_json::to_string(&cloudevent).unwrap());
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
+#[cfg(doc)]
+use super::CloudEvent;
 use super::RecordedEvent;
 
 /// A committed event as subscriptions deliver it: a cheap handle to one copy that every
@@ -30,12 +32,13 @@ struct Shared {
 }
 
 impl SharedEvent {
-    /// The event's CloudEvents 1.0 JSON ([`RecordedEvent::to_cloudevent`]), compact
-    /// and on one line (a line break between the tokens of a stored payload becomes a
-    /// space: the same JSON), encoded on first use and then shared. One line is what
-    /// SSE `data:` fields and newline-delimited JSON need.
+    /// The event's CloudEvents 1.0 JSON ([`CloudEvent::to_json`]: compact and on one
+    /// line, what SSE `data:` fields and newline-delimited JSON need), encoded on
+    /// first use and then shared.
     pub fn cloudevent_json(&self) -> &str {
-        self.0.cloudevent.get_or_init(|| encode(&self.0.event))
+        self.0
+            .cloudevent
+            .get_or_init(|| self.0.event.to_cloudevent().to_json().into_boxed_str())
     }
 
     /// The event itself (a copy only if other handles to it exist).
@@ -43,28 +46,6 @@ impl SharedEvent {
         match Arc::try_unwrap(self.0) {
             Ok(shared) => shared.event,
             Err(shared) => shared.event.clone(),
-        }
-    }
-}
-
-/// The CloudEvents JSON of `event`, on one line: only whitespace between JSON tokens
-/// can be a raw line break (inside strings they are escaped). Every part of it is a string, a number or JSON
-/// checked when it was written, so encoding cannot fail; if it ever did, the error is
-/// logged and the JSON says so instead of taking the process down.
-fn encode(event: &RecordedEvent) -> Box<str> {
-    match serde_json::to_string(&event.to_cloudevent()) {
-        Ok(json) if json.contains(['\r', '\n']) => json.replace(['\r', '\n'], " ").into(),
-        Ok(json) => json.into_boxed_str(),
-        Err(err) => {
-            tracing::error!(error = %err, position = event.position.0, "encoding an event");
-            serde_json::json!({
-                "specversion": "1.0",
-                "id": event.id.to_string(),
-                "position": event.position.0,
-                "error": format!("the event could not be encoded: {err}"),
-            })
-            .to_string()
-            .into_boxed_str()
         }
     }
 }
