@@ -36,7 +36,7 @@ use utoipa::OpenApi;
 
 pub use problem::{Problem, ProblemBody};
 use routes::ApiState;
-pub use serve::serve;
+pub use serve::{ServeOptions, serve, serve_with};
 
 /// The default largest request body: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;

@@ -60,3 +60,20 @@ pub fn thread_cpu_seconds(name: &str) -> Option<f64> {
     }
     total
 }
+
+/// Sets the nice level of this process's threads named `name` with `renice`.
+pub fn renice_threads(name: &str, level: i32) -> anyhow::Result<()> {
+    for task in std::fs::read_dir("/proc/self/task")?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let tid = task.file_name().to_string_lossy().into_owned();
+        let status = std::process::Command::new("renice")
+            .args(["-n", &level.to_string(), "-p", &tid])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "renice {level} {tid} failed");
+    }
+    Ok(())
+}

@@ -66,6 +66,10 @@ struct Args {
     /// server leaves, as clients on other machines would take none); uses `nice`.
     #[arg(long, default_value_t = 0)]
     client_nice: i32,
+    /// Give the store's writer thread this nice level (e.g. -10: ahead of every other
+    /// thread of the machine when they compete for a core); uses `renice`, needs root.
+    #[arg(long)]
+    writer_nice: Option<i32>,
     /// Internal: run as the subscribers' process, connecting to this address.
     #[arg(long, hide = true)]
     clients: Option<SocketAddr>,
@@ -127,6 +131,9 @@ fn measure(args: &Args, subscribers: usize) -> anyhow::Result<Measured> {
         tokio::spawn(gesta_http::serve(listener, api, std::future::pending()));
         anyhow::Ok((store, addr))
     })?;
+    if let Some(level) = args.writer_nice {
+        cores::renice_threads(WRITER_THREAD, level)?;
+    }
     let mut clients = match subscribers {
         0 => None,
         n => Some(Clients::spawn(args, addr, n)?),
