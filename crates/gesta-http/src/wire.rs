@@ -127,7 +127,8 @@ pub struct HealthBody {
     pub durable: bool,
     /// The durability setting in words.
     pub durability: String,
-    /// The last committed position.
+    /// The last committed position in the log (from the database, so it includes other
+    /// processes' commits; this process's own if the database does not answer within 1 s).
     pub last_position: u64,
     /// Jobs waiting for the writer.
     pub queue_depth: usize,

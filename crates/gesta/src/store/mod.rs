@@ -157,6 +157,7 @@ impl StoreBuilder {
         tracing::info!(db = %backend.describe(), app = app.name(), "store open");
         let readers = Arc::new(Readers::new(
             Arc::clone(&backend),
+            self.options.max_readers,
             self.options.max_idle_readers,
         ));
         let mut middleware = self.middleware;

@@ -18,6 +18,11 @@ pub struct StoreOptions {
     pub command_deadline: Duration,
     /// Idle reader connections kept open. Default 8.
     pub max_idle_readers: usize,
+    /// Reads (queries, subscriptions catching up, reactors and projections reading the
+    /// log) that may run at once, each on a connection of its own; more wait for a
+    /// turn, so a crowd of subscribers cannot open more connections than the database
+    /// allows. Default 16.
+    pub max_readers: usize,
     /// How often a caught-up subscription looks for events committed by other
     /// processes (its own process's commits wake it at once). Default 200 ms.
     pub poll_interval: Duration,
@@ -31,6 +36,7 @@ impl Default for StoreOptions {
             queue_wait: Duration::from_secs(2),
             command_deadline: Duration::from_secs(5),
             max_idle_readers: 8,
+            max_readers: 16,
             poll_interval: Duration::from_millis(200),
         }
     }
@@ -53,6 +59,14 @@ impl StoreOptions {
     /// Sets [`StoreOptions::poll_interval`].
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets [`StoreOptions::max_readers`] (at least 1) and
+    /// [`StoreOptions::max_idle_readers`] (at most as many).
+    pub fn readers(mut self, max: usize, max_idle: usize) -> Self {
+        self.max_readers = max.max(1);
+        self.max_idle_readers = max_idle.min(self.max_readers);
         self
     }
 

@@ -1,9 +1,10 @@
-//! Running reads: on a pool of reader connections, or on the writer where the backend
-//! has no separate readers (in-memory SQLite).
+//! Running reads: on a pool of reader connections (at most `max` at once, the rest
+//! wait for a turn), or on the writer where the backend has no separate readers
+//! (in-memory SQLite).
 
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::backend::{Backend, Role};
 use crate::tx::Session;
@@ -14,14 +15,17 @@ pub(crate) struct Readers {
     backend: Arc<dyn Backend>,
     idle: Mutex<Vec<Session>>,
     max_idle: usize,
+    /// One permit per read that may run at once.
+    turns: Arc<Semaphore>,
 }
 
 impl Readers {
-    pub(crate) fn new(backend: Arc<dyn Backend>, max_idle: usize) -> Self {
+    pub(crate) fn new(backend: Arc<dyn Backend>, max: usize, max_idle: usize) -> Self {
         Readers {
             backend,
             idle: Mutex::new(Vec::new()),
             max_idle,
+            turns: Arc::new(Semaphore::new(max.max(1))),
         }
     }
 
@@ -38,13 +42,22 @@ impl Readers {
         if !self.backend.supports_readers() {
             return on_writer(jobs, read).await;
         }
-        let readers = Arc::clone(self);
-        tokio::task::spawn_blocking(move || readers.run_blocking(read))
+        let turn = Arc::clone(&self.turns)
+            .acquire_owned()
             .await
-            .map_err(|e| Error::HandlerFailed {
-                command: "read".into(),
-                message: e.to_string(),
-            })?
+            .map_err(|_| Error::Closed)?;
+        let readers = Arc::clone(self);
+        // The turn is given back when the read is done, even if the caller has gone.
+        tokio::task::spawn_blocking(move || {
+            let result = readers.run_blocking(read);
+            drop(turn);
+            result
+        })
+        .await
+        .map_err(|e| Error::HandlerFailed {
+            command: "read".into(),
+            message: e.to_string(),
+        })?
     }
 
     fn run_blocking<T>(

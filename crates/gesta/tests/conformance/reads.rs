@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use gesta::event::{Position, RecordedEvent, StreamVersion};
-use gesta::{Error, LogQuery, MAX_PAGE};
+use gesta::{Error, LogQuery, MAX_PAGE, StoreOptions};
 
 use crate::app::{Note, Other};
 use crate::check::{self, sid};
@@ -13,7 +13,8 @@ conformance!(
     read_stream_pages,
     read_stream_not_found,
     read_all_filters,
-    scan_past_one_page
+    scan_past_one_page,
+    reads_beyond_the_limit_wait_their_turn,
 );
 
 fn versions(events: &[RecordedEvent]) -> Vec<u64> {
@@ -141,4 +142,42 @@ async fn scan_past_one_page(b: Backend) {
     let page = store.read_all(LogQuery::after(Position(0)).limit(2 * MAX_PAGE));
     assert_eq!(page.await.unwrap().len(), MAX_PAGE);
     check::gap_free_log(&store).await;
+}
+
+/// With `max_readers` 3, 24 reads started together run at most 3 at a time (each on
+/// a connection of its own), and all of them complete with the right answer.
+async fn reads_beyond_the_limit_wait_their_turn(b: Backend) {
+    if b.name() == "sqlite_memory" {
+        return b.not_applicable(
+            "reads_beyond_the_limit_wait_their_turn",
+            "in-memory SQLite reads on the writer's connection, one at a time",
+        );
+    }
+    let store = b.open_with(StoreOptions::default().readers(3, 2)).await;
+    store.dispatch(Note::new("turns", "a", 2)).await.unwrap();
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let (store, running, most) = (store.clone(), Arc::clone(&running), Arc::clone(&most));
+        reads.spawn(async move {
+            store
+                .read(move |tx| {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let now = running.fetch_add(1, SeqCst) + 1;
+                    most.fetch_max(now, SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    let rows = tx.query("SELECT position FROM events", &gesta::params! {});
+                    running.fetch_sub(1, SeqCst);
+                    Ok(rows?.len())
+                })
+                .await
+        });
+    }
+    while let Some(read) = reads.join_next().await {
+        assert_eq!(read.expect("read task").expect("read"), 2);
+    }
+    let most = most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most <= 3, "{most} reads ran at once");
+    assert!(most >= 2, "reads ran one at a time ({most})");
 }

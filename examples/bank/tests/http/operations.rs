@@ -36,6 +36,25 @@ async fn a_file_store_is_durable() {
     assert_eq!(server.balance("a").await, 5);
 }
 
+#[tokio::test]
+async fn healthz_counts_commits_of_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let store = gesta::Store::open(&url, gesta_bank::app()).await.unwrap();
+    let server = Server::serve(store).await;
+    // Another store over the same file, as another process would be.
+    let other = gesta::Store::open(&url, gesta_bank::app()).await.unwrap();
+    let opened = gesta_bank::commands::OpenAccount {
+        account_id: "elsewhere".into(),
+        owner: "other".into(),
+    };
+    other.dispatch(opened).await.unwrap();
+    let written = other.last_position().0;
+    assert!(written > 0);
+    let health = ok_json(server.get("/healthz").await).await;
+    assert_eq!(health["last_position"], written, "{health}");
+}
+
 /// The value of the sample `name` (no labels) in Prometheus text.
 fn sample(text: &str, name: &str) -> f64 {
     let line = text
