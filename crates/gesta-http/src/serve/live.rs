@@ -5,7 +5,7 @@
 //! than the writer. Served on the same threads as commands, they would slow every
 //! command down. So a connection whose first request opens a live stream is moved to
 //! a small runtime of its own (a quarter of the cores by default), whose threads can
-//! take at most that many cores and run at a lower priority (nice 10): when the
+//! take at most that many cores and run at the lowest priority (nice 19): when the
 //! machine is busy, commands and the writer come first and subscribers fall behind;
 //! a subscription that falls behind reads the log instead, never holding the writer
 //! up.
@@ -56,13 +56,13 @@ impl Drop for LiveRuntime {
     }
 }
 
-/// Gives the calling thread a lower priority than the rest of the process: nice 10
-/// on Linux (the scheduler then gives a thread at nice 0 about nine times its share of
+/// Gives the calling thread the lowest priority of the process: nice 19 on Linux (the
+/// scheduler then gives a thread at nice 0 about seventy times its share of
 /// a contended core). Where that cannot be done the thread keeps its priority.
 fn lower_priority() {
     use thread_priority::{ThreadPriority, ThreadPriorityValue};
-    // 24 of 0..=99 is nice 10 on Linux (99 is -20, 0 is 19).
-    let Ok(value) = ThreadPriorityValue::try_from(24_u8) else {
+    // 0 of 0..=99 is nice 19 on Linux (99 is -20).
+    let Ok(value) = ThreadPriorityValue::try_from(0_u8) else {
         return;
     };
     if let Err(err) =
