@@ -47,9 +47,10 @@ impl Shutdown {
 #[non_exhaustive]
 pub struct ServeOptions {
     /// Worker threads for connections whose first request is `GET /subscribe` or
-    /// `GET /ws`: at most that many cores go to sending events to subscribers, the
-    /// rest stay with commands (default: a quarter of the cores, at least one). Zero
-    /// serves them on the caller's runtime with everything else.
+    /// `GET /ws`, running at the lowest priority (nice 19 on Linux): at most that many
+    /// cores go to sending events to subscribers, and only what commands and the
+    /// writer leave (default: a quarter of the cores, at least one). Zero serves them
+    /// on the caller's runtime with everything else.
     pub live_threads: usize,
 }
 
