@@ -1,6 +1,6 @@
 //! (e) Replay: fill a log of many events with the driver (multi-row `INSERT`s on the
 //! servers), then read it back in order with a raw driver loop (the ceiling) and through
-//! `Store::scan`.
+//! `Store::scan`; then copy it (`gesta copy`) into a fresh store of the same backend.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::Settings;
 use crate::backend::{Backend, Scratch, Target};
-use crate::report::{Compare, Report, Row};
+use crate::report::{Compare, Report, Row, rate};
 use crate::transfer_sql::{self, account_id, stream_of};
 
 /// Rows per fill transaction.
@@ -26,9 +26,12 @@ pub fn run(settings: &Settings, target: &Target, report: &mut Report) -> anyhow:
     eprintln!("(e) replay of {} events", settings.events);
     let scratch = Scratch::new(settings, target, "replay")?;
     let started = Instant::now();
+    let fill_rate = |started: Instant| settings.events as f64 / started.elapsed().as_secs_f64();
+    let filled;
     let raw_read = match (&scratch.path, target.backend) {
         (Some(path), Backend::Sqlite) => {
             fill(path, settings.events, settings.accounts).context("filling the replay log")?;
+            filled = fill_rate(started);
             eprintln!(
                 "  filled in {:.1} s ({:.0} MiB)",
                 started.elapsed().as_secs_f64(),
@@ -41,6 +44,7 @@ pub fn run(settings: &Settings, target: &Target, report: &mut Report) -> anyhow:
             conn.create_gesta_schema()?;
             conn.fill(settings.events, settings.accounts)
                 .context("filling the replay log")?;
+            filled = fill_rate(started);
             eprintln!("  filled in {:.1} s", started.elapsed().as_secs_f64());
             let started = Instant::now();
             let count = conn.read_all().context("raw read loop")?;
@@ -67,6 +71,8 @@ pub fn run(settings: &Settings, target: &Target, report: &mut Report) -> anyhow:
         .enable_all()
         .build()?;
     let (count, elapsed) = runtime.block_on(scan(&scratch.url))?;
+    let copy_to = Scratch::new(settings, target, "copy")?;
+    let copied = runtime.block_on(copy(&scratch.url, &copy_to.url))?;
     drop(runtime);
     let missing = settings.events.saturating_sub(count);
     report.add(Row {
@@ -79,7 +85,35 @@ pub fn run(settings: &Settings, target: &Target, report: &mut Report) -> anyhow:
         count,
         errors: missing,
     });
+    let (copied_count, copy_seconds) = copied;
+    let copy_rate = copied_count as f64 / copy_seconds.max(1e-9);
+    report.add(Row {
+        key: "e_copy".into(),
+        what: "library: gesta copy into a fresh store, checksums verified".into(),
+        rate: copy_rate,
+        unit: "events/s",
+        compare: Compare::Reads,
+        latency: None,
+        count: copied_count,
+        errors: settings.events.saturating_sub(copied_count),
+    });
+    report.note(format!(
+        "e_copy: the raw fill loop wrote {} events/s; the copy ran at {:.2}x of it",
+        rate(filled),
+        copy_rate / filled.max(1e-9)
+    ));
     Ok(())
+}
+
+/// Copies the store at `from` into the empty store at `to` (checksums verified);
+/// returns (events, seconds).
+async fn copy(from: &str, to: &str) -> anyhow::Result<(u64, f64)> {
+    let app = || gesta::App::new("bench-replay");
+    let source = Store::open(from, app()).await?;
+    let target = Store::open(to, app()).await?;
+    let started = Instant::now();
+    let report = gesta::copy::copy(&source, &target, |_| {}).await?;
+    Ok((report.events_copied, started.elapsed().as_secs_f64()))
 }
 
 /// Per account: its stream and the data of a deposit to it.
