@@ -41,8 +41,6 @@ pub struct Dialect {
     /// Statements that start the writer's transaction and take the write lock, so that
     /// writers in several processes take turns and positions follow commit order.
     pub begin: &'static [&'static str],
-    /// Inserts or updates `streams(stream_id, version)` from `:stream_id`, `:version`.
-    pub upsert_stream: &'static str,
     /// Ends a multi-row `INSERT INTO streams (stream_id, version) VALUES ...` so that
     /// existing rows take the new version.
     pub upsert_streams_suffix: &'static str,

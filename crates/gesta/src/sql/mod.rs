@@ -65,3 +65,23 @@ macro_rules! params {
         $crate::sql::Params::new()$(.with($name, $value))+
     };
 }
+
+/// A list of named placeholders `:{prefix}0, :{prefix}1, ...` for `IN (...)`, and the
+/// parameters that bind them to `values`.
+pub(crate) fn in_list<V: Into<Value>>(
+    prefix: &str,
+    values: impl IntoIterator<Item = V>,
+) -> (String, Params) {
+    let mut list = String::new();
+    let mut params = Params::new();
+    for (i, value) in values.into_iter().enumerate() {
+        let name = format!("{prefix}{i}");
+        if i > 0 {
+            list.push_str(", ");
+        }
+        list.push(':');
+        list.push_str(&name);
+        params.push(name, value);
+    }
+    (list, params)
+}

@@ -1,7 +1,6 @@
 //! Appending events: expected versions, positions, stream versions, reducers.
 
 use crate::app::{App, ReadModel};
-use crate::backend::Dialect;
 use crate::command::HandlerError;
 use crate::event::{
     EventId, NewEvent, Position, RecordedEvent, StreamId, StreamVersion, Timestamp,
@@ -11,10 +10,6 @@ use crate::{Error, ExpectedVersion, Tx, params};
 
 use super::UnitMeta;
 use super::pending::Pending;
-
-const INSERT_EVENT: &str = "INSERT INTO events \
-    (position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) \
-    VALUES (:position, :stream_id, :stream_version, :event_id, :event_type, :data, :metadata, :recorded_at)";
 
 /// Appends `events` in order, runs every reducer on each, and sets stream versions.
 /// `first_expected` (direct appends) overrides the first event's expected version.
@@ -77,6 +72,40 @@ pub(super) fn append(
     Ok(recorded)
 }
 
+/// Reads the versions of `streams` (0 for a new one) into the writer's buffer, a few
+/// hundred per statement, so that looking each up later costs no round trip.
+pub(super) fn load_versions(tx: &mut Tx<'_>, streams: &[&StreamId]) -> Result<(), Error> {
+    const PER_QUERY: usize = 200;
+    for chunk in streams.chunks(PER_QUERY) {
+        let (list, params) = crate::sql::in_list("s", chunk.iter().map(|s| s.as_str()));
+        let sql = format!("SELECT stream_id, version FROM streams WHERE stream_id IN ({list})");
+        let rows = tx.query(&sql, &params)?;
+        with_pending(tx, |pending, _| {
+            for stream in chunk {
+                pending.learn(stream, StreamVersion(0));
+            }
+            for row in rows {
+                let stream = StreamId::new(row.get::<String>("stream_id")?)
+                    .map_err(|e| Error::Database(SqlError::decode(e.to_string())))?;
+                pending.learn(&stream, StreamVersion(row.get("version")?));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Puts `event` (recorded elsewhere, as `gesta copy` imports it) in the writer's
+/// buffer, with its stream's new version.
+pub(super) fn buffer(tx: &mut Tx<'_>, event: RecordedEvent) -> Result<(), Error> {
+    refuse_nul(&event)?;
+    with_pending(tx, |pending, _| {
+        pending.set_version(&event.stream_id, event.stream_version);
+        pending.push(event);
+        Ok(())
+    })
+}
+
 /// Runs `f` with the writer's buffer taken out of `tx` (so `tx` runs statements
 /// without flushing it).
 fn with_pending<T>(
@@ -95,7 +124,7 @@ fn with_pending<T>(
 }
 
 /// The version `stream` is at: from this batch or the cache, else from the table.
-fn current_version(tx: &mut Tx<'_>, stream: &StreamId) -> Result<StreamVersion, Error> {
+pub(super) fn current_version(tx: &mut Tx<'_>, stream: &StreamId) -> Result<StreamVersion, Error> {
     with_pending(tx, |pending, tx| match pending.version(stream) {
         Some(version) => Ok(version),
         None => {
@@ -147,40 +176,6 @@ fn refuse_nul(event: &RecordedEvent) -> Result<(), Error> {
             ));
         }
     }
-    Ok(())
-}
-
-/// Inserts one event row exactly as given.
-pub(super) fn insert(tx: &mut Tx<'_>, event: &RecordedEvent) -> Result<(), Error> {
-    let params = params! {
-        "position" => event.position.0,
-        "stream_id" => event.stream_id.as_str(),
-        "stream_version" => event.stream_version.0,
-        "event_id" => event.id.to_string(),
-        "event_type" => event.event_type.as_str(),
-        "data" => event.data.get(),
-        "metadata" => event.metadata.get(),
-        "recorded_at" => event.recorded_at.0,
-    };
-    tx.execute(INSERT_EVENT, &params)
-        .map_err(|e| match e.kind {
-            SqlErrorKind::UniqueViolation => Error::DuplicateEventId(event.id),
-            _ => Error::Database(e),
-        })?;
-    Ok(())
-}
-
-/// Sets `stream`'s version.
-pub(super) fn set_stream_version(
-    tx: &mut Tx<'_>,
-    dialect: &Dialect,
-    stream: &StreamId,
-    version: StreamVersion,
-) -> Result<(), Error> {
-    tx.execute(
-        dialect.upsert_stream,
-        &params! { "stream_id" => stream.as_str(), "version" => version.0 },
-    )?;
     Ok(())
 }
 

@@ -3,11 +3,11 @@
 //! do (`gesta copy` imports into a store without read models; the application's read
 //! models catch up when it opens the store).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
-use super::append::{insert, reduce, set_stream_version};
+use super::append::{buffer, current_version, load_versions, reduce};
 use super::batch::Writer;
-use crate::event::{RecordedEvent, StreamId, StreamVersion};
+use crate::event::{EventId, RecordedEvent, StreamId};
 use crate::{Error, Tx, params};
 
 /// A stored idempotency key and its outcome, as copied between stores.
@@ -32,11 +32,20 @@ pub struct ImportBatch {
 
 impl Writer {
     /// Imports `batch` in one transaction; all or nothing.
+    ///
+    /// The rows go through the writer's buffer ([`super::Pending`]), so they reach the
+    /// tables in multi-row statements, as a batch of commands does.
     pub(super) fn import(&mut self, batch: ImportBatch) -> Result<u64, Error> {
         self.pending.forget();
         self.begin()?;
-        let (dialect, app) = (self.dialect, std::sync::Arc::clone(&self.app));
-        let result = import_in(&mut self.session.tx(), dialect, &app, &batch);
+        let app = std::sync::Arc::clone(&self.app);
+        let result = import_in(&mut self.session.tx_with(&mut self.pending), &app, &batch)
+            .and_then(|count| {
+                self.pending.flush(self.session.conn.as_mut())?;
+                Ok(count)
+            });
+        // The buffer is written or rolled back; what it cached is no longer known.
+        self.pending.forget();
         match result {
             Ok(count) => {
                 self.exec("COMMIT")?;
@@ -57,16 +66,15 @@ impl Writer {
     }
 }
 
-/// Inserts the events (and applies this store's own reducers to them, so its read
-/// models stay at the head of the log), then the keys.
-fn import_in(
-    tx: &mut Tx<'_>,
-    dialect: &crate::backend::Dialect,
-    app: &crate::App,
-    batch: &ImportBatch,
-) -> Result<u64, Error> {
+/// Buffers the events (and applies this store's own reducers to them, so its read
+/// models stay at the head of the log), then stores the keys.
+fn import_in(tx: &mut Tx<'_>, app: &crate::App, batch: &ImportBatch) -> Result<u64, Error> {
+    refuse_taken_ids(tx, &batch.events)?;
+    let mut streams: Vec<&StreamId> = batch.events.iter().map(|e| &e.stream_id).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    load_versions(tx, &streams)?;
     let first = crate::read::last_position(tx)?.0 + 1;
-    let mut versions: HashMap<&StreamId, StreamVersion> = HashMap::new();
     for (expected, event) in (first..).zip(&batch.events) {
         if event.position.0 != expected {
             return Err(Error::ImportMismatch(format!(
@@ -74,22 +82,15 @@ fn import_in(
                 event.id, event.position
             )));
         }
-        let current = match versions.get(&event.stream_id) {
-            Some(v) => *v,
-            None => crate::read::stream_version(tx, &event.stream_id)?,
-        };
+        let current = current_version(tx, &event.stream_id)?;
         if event.stream_version.0 != current.0 + 1 {
             return Err(Error::ImportMismatch(format!(
                 "event {} has version {} of {}, but the target's stream is at {current}",
                 event.id, event.stream_version, event.stream_id
             )));
         }
-        insert(tx, event)?;
+        buffer(tx, event.clone())?;
         reduce(tx, app, event)?;
-        versions.insert(&event.stream_id, event.stream_version);
-    }
-    for (stream, version) in versions {
-        set_stream_version(tx, dialect, stream, version)?;
     }
     if let Some(last) = batch.events.last() {
         if !app.read_models().is_empty() {
@@ -100,6 +101,33 @@ fn import_in(
         import_key(tx, key)?;
     }
     Ok(batch.events.len() as u64)
+}
+
+/// Ids looked up in one statement.
+const IDS_PER_QUERY: usize = 200;
+
+/// [`Error::DuplicateEventId`] for the first event whose id is used twice in `events`
+/// or already by an event of the log (looked up a few hundred ids per statement).
+fn refuse_taken_ids(tx: &mut Tx<'_>, events: &[RecordedEvent]) -> Result<(), Error> {
+    let mut seen = HashSet::with_capacity(events.len());
+    if let Some(twice) = events.iter().find(|e| !seen.insert(e.id)) {
+        return Err(Error::DuplicateEventId(twice.id));
+    }
+    for chunk in events.chunks(IDS_PER_QUERY) {
+        let ids = chunk.iter().map(|e| e.id.to_string());
+        let (list, params) = crate::sql::in_list("id", ids);
+        let sql = format!("SELECT event_id FROM events WHERE event_id IN ({list})");
+        if let Some(row) = tx.query(&sql, &params)?.first() {
+            let taken: String = row.get("event_id")?;
+            let id = uuid::Uuid::parse_str(&taken).map(EventId).map_err(|e| {
+                Error::Database(crate::sql::SqlError::decode(format!(
+                    "event_id {taken:?}: {e}"
+                )))
+            })?;
+            return Err(Error::DuplicateEventId(id));
+        }
+    }
+    Ok(())
 }
 
 fn import_key(tx: &mut Tx<'_>, key: &StoredKey) -> Result<(), Error> {

@@ -24,6 +24,7 @@ mod check;
 mod append;
 mod group_commit;
 mod idempotency;
+mod import;
 mod limits;
 mod log_buffer;
 mod metadata;

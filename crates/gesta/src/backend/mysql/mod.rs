@@ -45,8 +45,6 @@ const LOCK_ACQUIRE: &str = "SELECT COALESCE(GET_LOCK(CONCAT('gesta:', \
 /// 1 while this session holds that lock.
 const LOCK_CHECK: &str = "SELECT COALESCE(IS_USED_LOCK(CONCAT('gesta:', \
     SHA1(CONCAT(COALESCE(DATABASE(), ''), ':', ?)))) = CONNECTION_ID(), 0)";
-const UPSERT_STREAM: &str = "INSERT INTO streams (stream_id, version) VALUES (:stream_id, :version) \
-     ON DUPLICATE KEY UPDATE version = :version";
 const RECORD_MIGRATION: &str = "INSERT INTO gesta_migrations (name, applied_at) \
      VALUES (:name, :applied_at) ON DUPLICATE KEY UPDATE name = name";
 
@@ -55,7 +53,6 @@ static MARIADB_DIALECT: Dialect = Dialect {
     placeholder: Placeholder::Question,
     schema: &[SCHEMA],
     begin: BEGIN,
-    upsert_stream: UPSERT_STREAM,
     upsert_streams_suffix: "ON DUPLICATE KEY UPDATE version = VALUES(version)",
     notify_commit: None,
     record_migration: RECORD_MIGRATION,

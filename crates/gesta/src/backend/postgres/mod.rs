@@ -37,8 +37,6 @@ static DIALECT: Dialect = Dialect {
         "BEGIN",
         "SELECT pg_advisory_xact_lock(1734702964, 'events'::regclass::oid::int4)",
     ],
-    upsert_stream: "INSERT INTO streams (stream_id, version) VALUES (:stream_id, :version) \
-                    ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
     upsert_streams_suffix: "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
     notify_commit: Some(notify::NOTIFY),
     record_migration: "INSERT INTO gesta_migrations (name, applied_at) VALUES (:name, :applied_at) \
