@@ -5,7 +5,8 @@
 //! Run as `cargo run --release -p gesta-bench --bin gesta-bench-sse -- [--seconds S]
 //! [--writers N] [--subscribers 0,1,10,100] [--server-cores 0] [--client-cores 1]`.
 //!
-//! The store (one SQLite file, WAL, synchronous=FULL), its HTTP server and 64 library
+//! The store (one SQLite file, WAL, synchronous=FULL; or a fresh schema/database on
+//! a server with `--db postgres://...` / `--db mysql://...`), its HTTP server and 64 library
 //! callers writing transfers run in this process; the subscribers run in a second
 //! process (this binary with `--clients`), as remote clients would. With two or more
 //! cores the subscribers get the last core and the server the others, so what the
@@ -70,6 +71,11 @@ struct Args {
     /// thread of the machine when they compete for a core); uses `renice`, needs root.
     #[arg(long)]
     writer_nice: Option<i32>,
+    /// The store's database: `sqlite` (a fresh file), or a PostgreSQL / MySQL server
+    /// URL (`postgres://...`, `mysql://...`) on which each measurement gets a fresh
+    /// schema or database.
+    #[arg(long, default_value = "sqlite")]
+    db: String,
     /// Internal: run as the subscribers' process, connecting to this address.
     #[arg(long, hide = true)]
     clients: Option<SocketAddr>,
@@ -115,13 +121,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn measure(args: &Args, subscribers: usize) -> anyhow::Result<Measured> {
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("sse.db").display());
+    let database = Database::fresh(&args.db)?;
+    let url = database.url();
     let server = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let (store, addr) = server.block_on(async {
-        let store = open_bank(&url).await?;
+        let store = open_bank(url).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let api = gesta_http::Api::new(store.clone())
@@ -163,6 +169,50 @@ fn measure(args: &Args, subscribers: usize) -> anyhow::Result<Measured> {
         clients: report,
         seconds: duration.as_secs_f64(),
     })
+}
+
+/// A fresh database for one measurement, removed when dropped.
+enum Database {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Server(gesta_testkit::FreshDatabase),
+}
+
+impl Database {
+    fn fresh(db: &str) -> anyhow::Result<Self> {
+        let server = if db.starts_with("postgres") {
+            gesta_testkit::Server::Postgres
+        } else if db.starts_with("mysql") {
+            gesta_testkit::Server::Mysql
+        } else if db == "sqlite" {
+            let dir = tempfile::tempdir()?;
+            let url = format!("sqlite://{}", dir.path().join("sse.db").display());
+            return Ok(Database::Sqlite { _dir: dir, url });
+        } else {
+            anyhow::bail!("--db is sqlite, postgres://... or mysql://..., not {db:?}");
+        };
+        let fresh = gesta_testkit::fresh_at(server, db).map_err(anyhow::Error::msg)?;
+        Ok(Database::Server(fresh))
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Database::Sqlite { url, .. } => url,
+            Database::Server(fresh) => fresh.url(),
+        }
+    }
+
+    fn describe(db: &str) -> &'static str {
+        if db.starts_with("postgres") {
+            "PostgreSQL"
+        } else if db.starts_with("mysql") {
+            "MySQL/MariaDB"
+        } else {
+            "SQLite file"
+        }
+    }
 }
 
 /// The measurement with the median write rate.
@@ -301,7 +351,8 @@ fn print_report(args: &Args, results: &[Measured]) {
         }
     };
     println!(
-        "## SSE fan-out while writing (SQLite file, {} writers, {:.1} s each, median of {} rounds; flush interval {} ms; server on cores {}, subscribers' process on cores {} at nice {})\n",
+        "## SSE fan-out while writing ({}, {} writers, {:.1} s each, median of {} rounds; flush interval {} ms; server on cores {}, subscribers' process on cores {} at nice {})\n",
+        Database::describe(&args.db),
         args.writers,
         args.seconds,
         args.rounds.max(1),
