@@ -1,6 +1,7 @@
 //! The JetStream stream a test publishes to: a name and subject prefix no other test
 //! (nor another backend's run of the same test) uses, deleted when the test ends.
 
+use std::io::Write;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -20,8 +21,10 @@ pub fn nats_url() -> Option<String> {
         }
         _ => {
             static ONCE: Once = Once::new();
+            // Straight to stderr: the test harness captures eprintln! of passing tests.
             ONCE.call_once(|| {
-                eprintln!(
+                let _ = writeln!(
+                    std::io::stderr(),
                     "NATS fan-out tests left out: set {URL_VAR} (e.g. nats://127.0.0.1:4222)"
                 );
             });
