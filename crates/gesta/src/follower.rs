@@ -1,6 +1,6 @@
-//! What reactors and async projections share: one background task per follower of the
-//! log, spawned when the store opens, told to stop when the last caller's handle goes,
-//! and awaited by an explicit stop.
+//! What reactors and async projections share: a registry of named followers of the
+//! log with one background task each, spawned when the store opens, told to stop when
+//! the last caller's handle goes, and awaited by an explicit stop.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -9,7 +9,57 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::Error;
+use crate::{Error, Store};
+
+/// One registered follower's state, shared between the store and its task.
+pub(crate) trait FollowerEntry: Send + Sync + 'static {
+    /// The follower's name, unique among its kind.
+    fn name(&self) -> &str;
+
+    /// Its task: follows the log on `store` until `stop` says so.
+    fn run(
+        self: Arc<Self>,
+        store: Store,
+        stop: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static;
+}
+
+/// The followers of one kind (`what`: "reactor", "projection") of a store and their
+/// tasks.
+pub(crate) struct Registry<E> {
+    pub(crate) entries: Vec<Arc<E>>,
+    pub(crate) tasks: Arc<Tasks>,
+}
+
+impl<E: FollowerEntry> Registry<E> {
+    /// Refuses two entries with one name; starts nothing.
+    pub(crate) fn new(what: &'static str, entries: Vec<E>) -> Result<Self, Error> {
+        unique_names(what, entries.iter().map(FollowerEntry::name))?;
+        Ok(Registry {
+            entries: entries.into_iter().map(Arc::new).collect(),
+            tasks: Tasks::new(what),
+        })
+    }
+
+    /// Starts one task per entry on `store` (a handle that does not keep the store
+    /// open: see [`Lifetime`]).
+    pub(crate) fn start(&self, store: &Store) {
+        for entry in &self.entries {
+            let (store, entry) = (store.clone(), Arc::clone(entry));
+            self.tasks.spawn(|stop| entry.run(store, stop));
+        }
+    }
+
+    /// The entry named `name`, when it is registered here.
+    pub(crate) fn entry(&self, name: &str) -> Option<&Arc<E>> {
+        self.entries.iter().find(|e| e.name() == name)
+    }
+
+    /// Tells every task to stop and waits until all have.
+    pub(crate) async fn stop(&self) {
+        self.tasks.stop().await;
+    }
+}
 
 /// The tasks of one kind of follower (`what`: "reactor", "projection").
 pub(crate) struct Tasks {
@@ -58,10 +108,7 @@ impl Tasks {
 }
 
 /// Refuses two followers of one kind with the same name.
-pub(crate) fn unique_names<'a>(
-    what: &str,
-    names: impl IntoIterator<Item = &'a str>,
-) -> Result<(), Error> {
+fn unique_names<'a>(what: &str, names: impl IntoIterator<Item = &'a str>) -> Result<(), Error> {
     let mut seen = HashSet::new();
     for name in names {
         if !seen.insert(name) {

@@ -75,7 +75,7 @@ use std::time::Duration;
 use crate::event::RecordedEvent;
 use crate::{HandlerError, LogQuery, Tx};
 
-pub(crate) use registry::Registry;
+pub(crate) use registry::{Registry, registry};
 pub use status::ProjectionStatus;
 
 #[cfg(doc)]

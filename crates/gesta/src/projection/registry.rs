@@ -1,13 +1,14 @@
 //! The async projections of one store: their tasks, what each is doing, and stopping
 //! them.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use super::Projection;
-use crate::follower::Tasks;
+use crate::follower::FollowerEntry;
 use crate::{Error, Store};
 
 /// What one registered projection is doing, shared with its task.
@@ -21,11 +22,21 @@ pub(crate) struct Entry {
     pub(super) wake: Notify,
 }
 
-impl Entry {
-    pub(super) fn name(&self) -> &str {
+impl FollowerEntry for Entry {
+    fn name(&self) -> &str {
         &self.projection.name
     }
 
+    fn run(
+        self: Arc<Self>,
+        store: Store,
+        stop: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        super::runner::run(store, self, stop)
+    }
+}
+
+impl Entry {
     pub(super) fn is_running(&self) -> bool {
         self.running.load(Ordering::Relaxed)
     }
@@ -44,52 +55,22 @@ impl Entry {
 }
 
 /// The projections of a store and their tasks.
-pub(crate) struct Registry {
-    pub(super) entries: Vec<Arc<Entry>>,
-    pub(crate) tasks: Arc<Tasks>,
-}
+pub(crate) type Registry = crate::follower::Registry<Entry>;
 
-impl Registry {
-    /// Checks names (valid, unique) and prepares, without starting anything.
-    pub(crate) fn new(projections: Vec<Projection>) -> Result<Registry, Error> {
-        for projection in &projections {
-            projection.validate()?;
-        }
-        crate::follower::unique_names("projection", projections.iter().map(|x| x.name.as_str()))?;
-        let entries = projections
-            .into_iter()
-            .map(|projection| {
-                Arc::new(Entry {
-                    projection,
-                    running: AtomicBool::new(false),
-                    error: Mutex::new(None),
-                    wake: Notify::new(),
-                })
-            })
-            .collect();
-        Ok(Registry {
-            entries,
-            tasks: Tasks::new("projection"),
+/// Checks the projections (valid, unique names) and prepares their registry, without
+/// starting anything.
+pub(crate) fn registry(projections: Vec<Projection>) -> Result<Registry, Error> {
+    for projection in &projections {
+        projection.validate()?;
+    }
+    let entries = projections
+        .into_iter()
+        .map(|projection| Entry {
+            projection,
+            running: AtomicBool::new(false),
+            error: Mutex::new(None),
+            wake: Notify::new(),
         })
-    }
-
-    /// Starts one task per projection on `store` (a handle that does not keep the
-    /// store open).
-    pub(crate) fn start(&self, store: &Store) {
-        for entry in &self.entries {
-            let (store, entry) = (store.clone(), Arc::clone(entry));
-            self.tasks
-                .spawn(|stop| super::runner::run(store, entry, stop));
-        }
-    }
-
-    /// The entry of projection `name`, when it is registered here.
-    pub(super) fn entry(&self, name: &str) -> Option<&Arc<Entry>> {
-        self.entries.iter().find(|e| e.name() == name)
-    }
-
-    /// Tells every projection to stop and waits until all have.
-    pub(crate) async fn stop(&self) {
-        self.tasks.stop().await;
-    }
+        .collect();
+    Registry::new("projection", entries)
 }

@@ -12,6 +12,7 @@ use super::registry::Entry;
 use super::state::{self, Applied, Batch};
 use super::{checkpoint_name, request};
 use crate::event::Position;
+use crate::follower::FollowerEntry as _;
 use crate::reactor::{Lock, changed_or_sleep, page, stopped};
 use crate::{Error, Store};
 

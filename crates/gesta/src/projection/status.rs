@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{request, state};
 use crate::event::{Position, Timestamp};
+use crate::follower::FollowerEntry as _;
 use crate::{Error, Store, params};
 
 /// One projection's progress.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::state;
 use crate::event::{EventId, Position, Timestamp};
+use crate::follower::FollowerEntry as _;
 use crate::{Error, MAX_PAGE, Store, params};
 
 /// One reactor's progress, as stored (and, when it is registered in this process, as

@@ -1,13 +1,14 @@
 //! The reactors of one store: their tasks, what each is doing, and stopping them.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use super::Reactor;
 use crate::event::Position;
-use crate::follower::Tasks;
+use crate::follower::FollowerEntry;
 use crate::{Error, Store};
 
 /// What one registered reactor is doing, shared with its task.
@@ -21,11 +22,21 @@ pub(crate) struct Entry {
     pub(super) wake: Notify,
 }
 
-impl Entry {
-    pub(super) fn name(&self) -> &str {
+impl FollowerEntry for Entry {
+    fn name(&self) -> &str {
         &self.reactor.name
     }
 
+    fn run(
+        self: Arc<Self>,
+        store: Store,
+        stop: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        super::runner::run(store, self, stop)
+    }
+}
+
+impl Entry {
     pub(super) fn position(&self) -> Position {
         Position(self.position.load(Ordering::Relaxed))
     }
@@ -40,52 +51,22 @@ impl Entry {
 }
 
 /// The reactors of a store and their tasks.
-pub(crate) struct Registry {
-    pub(super) entries: Vec<Arc<Entry>>,
-    pub(crate) tasks: Arc<Tasks>,
-}
+pub(crate) type Registry = crate::follower::Registry<Entry>;
 
-impl Registry {
-    /// Checks names (valid, unique) and prepares, without starting anything.
-    pub(crate) fn new(reactors: Vec<Reactor>) -> Result<Registry, Error> {
-        for reactor in &reactors {
-            reactor.validate()?;
-        }
-        crate::follower::unique_names("reactor", reactors.iter().map(|x| x.name.as_str()))?;
-        let entries = reactors
-            .into_iter()
-            .map(|reactor| {
-                Arc::new(Entry {
-                    reactor,
-                    running: AtomicBool::new(false),
-                    position: AtomicU64::new(0),
-                    wake: Notify::new(),
-                })
-            })
-            .collect();
-        Ok(Registry {
-            entries,
-            tasks: Tasks::new("reactor"),
+/// Checks the reactors (valid, unique names) and prepares their registry, without
+/// starting anything.
+pub(crate) fn registry(reactors: Vec<Reactor>) -> Result<Registry, Error> {
+    for reactor in &reactors {
+        reactor.validate()?;
+    }
+    let entries = reactors
+        .into_iter()
+        .map(|reactor| Entry {
+            reactor,
+            running: AtomicBool::new(false),
+            position: AtomicU64::new(0),
+            wake: Notify::new(),
         })
-    }
-
-    /// Starts one task per reactor on `store` (a handle that does not keep the store
-    /// open: see `follower::Lifetime`).
-    pub(crate) fn start(&self, store: &Store) {
-        for entry in &self.entries {
-            let (store, entry) = (store.clone(), Arc::clone(entry));
-            self.tasks
-                .spawn(|stop| super::runner::run(store, entry, stop));
-        }
-    }
-
-    /// The entry of reactor `name`, when it is registered here.
-    pub(super) fn entry(&self, name: &str) -> Option<&Arc<Entry>> {
-        self.entries.iter().find(|e| e.name() == name)
-    }
-
-    /// Tells every reactor to stop and waits until all have.
-    pub(crate) async fn stop(&self) {
-        self.tasks.stop().await;
-    }
+        .collect();
+    Registry::new("reactor", entries)
 }

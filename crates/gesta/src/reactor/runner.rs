@@ -13,6 +13,7 @@ use super::state::{self, Retried};
 use super::{HandlerFn, ReactorOptions, checkpoint_name};
 use crate::backend::{Backend, NamedLock};
 use crate::event::{Position, RecordedEvent};
+use crate::follower::FollowerEntry as _;
 use crate::sql::{SqlError, SqlErrorKind};
 use crate::{Error, Store};
 

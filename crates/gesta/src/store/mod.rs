@@ -130,8 +130,8 @@ impl StoreBuilder {
 
     /// Opens the database, migrates, and starts the writer and the reactors.
     pub async fn open(self) -> Result<Store, Error> {
-        let reactors = Arc::new(Registry::new(self.reactors)?);
-        let projections = Arc::new(projection::Registry::new(self.projections)?);
+        let reactors = Arc::new(crate::reactor::registry(self.reactors)?);
+        let projections = Arc::new(projection::registry(self.projections)?);
         let backend = backend::open(&self.url)?;
         let app = Arc::new(self.app);
         let metrics = Arc::new(StoreMetrics::default());
