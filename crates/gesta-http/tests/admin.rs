@@ -9,6 +9,9 @@ use gesta::reactor::{Reactor, ReactorOptions};
 use gesta::{App, AppendRequest, Context, ExpectedVersion, LogQuery, Store};
 use serde_json::Value;
 
+mod common;
+use common::{get_json, serve};
+
 /// A reactor on `Sent` events that fails while `healthy` is false.
 fn mailer(healthy: Arc<AtomicBool>) -> Reactor {
     let options = ReactorOptions::default()
@@ -31,14 +34,6 @@ fn mailer(healthy: Arc<AtomicBool>) -> Reactor {
     .options(options)
 }
 
-async fn serve(store: Store) -> String {
-    let router = gesta_http::Api::new(store).into_router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(gesta_http::serve(listener, router, std::future::pending()));
-    base
-}
-
 async fn append(store: &Store, stream: &str, event_type: &str) {
     let request = AppendRequest {
         stream_id: StreamId::new(stream).unwrap(),
@@ -49,11 +44,7 @@ async fn append(store: &Store, stream: &str, event_type: &str) {
 }
 
 async fn get(base: &str) -> Value {
-    let response = reqwest::get(format!("{base}/admin/reactors"))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    get_json(&format!("{base}/admin/reactors")).await
 }
 
 /// Polls `GET /admin/reactors` until `done` holds for it.

@@ -9,6 +9,9 @@ use gesta::reactor::{Reactor, ReactorOptions};
 use gesta::{App, AppendRequest, Context, ExpectedVersion, LogQuery, Migration, Store, params};
 use serde_json::Value;
 
+mod common;
+use common::{get_json, get_text, serve};
+
 /// A store whose `counts` projection counts events per type, with a `mailer`
 /// reactor that accepts everything.
 async fn open() -> Store {
@@ -45,14 +48,6 @@ async fn open() -> Store {
         .unwrap()
 }
 
-async fn serve(store: Store) -> String {
-    let router = gesta_http::Api::new(store).into_router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(gesta_http::serve(listener, router, std::future::pending()));
-    base
-}
-
 async fn append(store: &Store, n: usize) {
     let stream = StreamId::new("order-1").unwrap();
     let events = (0..n)
@@ -67,17 +62,11 @@ async fn append(store: &Store, n: usize) {
 }
 
 async fn projections(base: &str) -> Value {
-    let response = reqwest::get(format!("{base}/admin/projections"))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    get_json(&format!("{base}/admin/projections")).await
 }
 
 async fn metrics(base: &str) -> String {
-    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.text().await.unwrap()
+    get_text(&format!("{base}/metrics")).await
 }
 
 /// Polls until `done` holds for `GET /admin/projections` and `/metrics`.

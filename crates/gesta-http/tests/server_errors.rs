@@ -6,6 +6,8 @@ use std::time::Duration;
 use gesta::event::NewEvent;
 use gesta::{App, Command, HandlerError, Store, StoreOptions, Tx};
 
+mod common;
+
 #[derive(serde::Deserialize)]
 struct Panic {}
 impl Command for Panic {
@@ -72,11 +74,7 @@ fn app() -> App {
 
 async fn serve(options: StoreOptions) -> (String, Store) {
     let store = Store::builder(app()).options(options).open().await.unwrap();
-    let router = gesta_http::Api::new(store.clone()).into_router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(gesta_http::serve(listener, router, std::future::pending()));
-    (base, store)
+    (common::serve(store.clone()).await, store)
 }
 
 async fn post(client: &reqwest::Client, base: &str, name: &str, body: &str) -> reqwest::Response {
