@@ -10,9 +10,8 @@ use gesta::{LogQuery, Store};
 /// Arguments of `gesta events`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Database URL, e.g. sqlite://bank.db
-    #[arg(long, env = "GESTA_DB")]
-    db: String,
+    #[command(flatten)]
+    db: crate::open::Db,
     /// Only events after this position.
     #[arg(long, default_value_t = 0)]
     after: u64,
@@ -47,7 +46,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn print(args: Args) -> anyhow::Result<()> {
-    let store = crate::open::existing(&args.db).await?;
+    let store = args.db.open().await?;
     let mut query = LogQuery::after(Position(args.after));
     query.types = args.types.clone();
     query.streams = args

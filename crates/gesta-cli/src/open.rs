@@ -16,3 +16,18 @@ pub(crate) async fn existing(url: &str) -> anyhow::Result<Store> {
         .await
         .with_context(|| format!("opening {url}"))
 }
+
+/// The `--db URL` of the commands that read one store.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Db {
+    /// Database URL, e.g. sqlite://bank.db
+    #[arg(long, env = "GESTA_DB")]
+    db: String,
+}
+
+impl Db {
+    /// Opens the store (see [`existing`]).
+    pub(crate) async fn open(&self) -> anyhow::Result<Store> {
+        existing(&self.db).await
+    }
+}

@@ -25,9 +25,8 @@ enum Action {
 
 #[derive(Debug, clap::Args)]
 struct List {
-    /// Database URL, e.g. sqlite://bank.db
-    #[arg(long, env = "GESTA_DB")]
-    db: String,
+    #[command(flatten)]
+    db: crate::open::Db,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -35,9 +34,8 @@ struct List {
 
 #[derive(Debug, clap::Args)]
 struct Rebuild {
-    /// Database URL, e.g. sqlite://bank.db
-    #[arg(long, env = "GESTA_DB")]
-    db: String,
+    #[command(flatten)]
+    db: crate::open::Db,
     /// The projection.
     #[arg(long)]
     projection: String,
@@ -51,7 +49,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_list(args: List) -> anyhow::Result<()> {
-    let store = crate::open::existing(&args.db).await?;
+    let store = args.db.open().await?;
     let projections = store.projections().await?;
     if args.json {
         let doc = json!({
@@ -65,7 +63,7 @@ async fn run_list(args: List) -> anyhow::Result<()> {
 }
 
 async fn run_rebuild(args: Rebuild) -> anyhow::Result<()> {
-    let store = crate::open::existing(&args.db).await?;
+    let store = args.db.open().await?;
     match store.request_projection_rebuild(&args.projection).await {
         Err(Error::InvalidInput { .. }) => anyhow::bail!(
             "no projection named {:?}: the store has no checkpoint of that name \

@@ -26,9 +26,8 @@ enum Action {
 
 #[derive(Debug, clap::Args)]
 struct List {
-    /// Database URL, e.g. sqlite://bank.db
-    #[arg(long, env = "GESTA_DB")]
-    db: String,
+    #[command(flatten)]
+    db: crate::open::Db,
     /// Only this reactor's parked events.
     #[arg(long)]
     reactor: Option<String>,
@@ -42,9 +41,8 @@ struct List {
 
 #[derive(Debug, clap::Args)]
 struct Pick {
-    /// Database URL, e.g. sqlite://bank.db
-    #[arg(long, env = "GESTA_DB")]
-    db: String,
+    #[command(flatten)]
+    db: crate::open::Db,
     /// The reactor.
     #[arg(long)]
     reactor: String,
@@ -65,7 +63,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_list(args: List) -> anyhow::Result<()> {
-    let store = crate::open::existing(&args.db).await?;
+    let store = args.db.open().await?;
     let reactors = store.reactors().await?;
     let parked = store
         .parked_events(args.reactor.as_deref(), args.limit)
@@ -87,7 +85,7 @@ async fn run_pick(args: Pick, retry: bool) -> anyhow::Result<()> {
     if args.position.is_none() && !args.all {
         bail!("name the parked event with --position P, or pass --all");
     }
-    let store = crate::open::existing(&args.db).await?;
+    let store = args.db.open().await?;
     let position = args.position.map(Position);
     let count = if retry {
         store.retry_parked(&args.reactor, position).await?

@@ -3,16 +3,15 @@
 /// Arguments of `gesta stats`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Database URL, e.g. sqlite://bank.db
-    #[arg(long, env = "GESTA_DB")]
-    db: String,
+    #[command(flatten)]
+    db: crate::open::Db,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    let store = crate::open::existing(&args.db).await?;
+    let store = args.db.open().await?;
     let stats = store.stats().await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
