@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -105,6 +106,13 @@ impl Tasks {
             }
         }
     }
+}
+
+/// The wait after consecutive failure number `failure` (1-based) of a follower: `base`,
+/// doubled after each further failure, at most `max`.
+pub(crate) fn backoff(base: Duration, max: Duration, failure: u32) -> Duration {
+    let doublings = failure.saturating_sub(1).min(31);
+    base.saturating_mul(1_u32 << doublings).min(max)
 }
 
 /// Refuses two followers of one kind with the same name.

@@ -209,10 +209,7 @@ impl ProjectionOptions {
 
     /// The wait after consecutive failure number `failures` (1-based).
     fn wait_after(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(1).min(31);
-        self.backoff_base
-            .saturating_mul(1_u32 << doublings)
-            .min(self.backoff_max)
+        crate::follower::backoff(self.backoff_base, self.backoff_max, failures)
     }
 }
 

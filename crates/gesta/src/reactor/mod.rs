@@ -224,10 +224,7 @@ impl ReactorOptions {
 
     /// The wait after failed attempt number `attempt` (1-based).
     fn backoff(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(31);
-        self.backoff_base
-            .saturating_mul(1_u32 << doublings)
-            .min(self.backoff_max)
+        crate::follower::backoff(self.backoff_base, self.backoff_max, attempt)
     }
 }
 
