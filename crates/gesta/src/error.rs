@@ -107,6 +107,15 @@ pub enum Error {
     /// The database failed (HTTP 500; 503 when busy).
     #[error("database error: {0}")]
     Database(#[from] SqlError),
+    /// This process lost the named lock of a reactor or projection (its connection
+    /// dropped, or the lock was taken over): another process may run it now. The
+    /// follower stops and tries to take the lock again; nothing to do for a caller.
+    #[error("lost the lock {0}")]
+    LockLost(String),
+    /// Gesta itself failed: a thread or task it runs on died (HTTP 500). A bug; the
+    /// operation may be retried.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 fn invalid_message(field: &Option<String>, message: &str) -> String {
@@ -117,6 +126,11 @@ fn invalid_message(field: &Option<String>, message: &str) -> String {
 }
 
 impl Error {
+    /// An [`Error::Internal`] saying what failed.
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+
     /// An [`Error::InvalidInput`] about `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidInput {

@@ -27,10 +27,9 @@ where
     F: Future<Output = Result<CommandOutcome, gesta::Error>> + Send + 'static,
 {
     let joined = tokio::spawn(write).await.map_err(|e| {
-        Problem::from(gesta::Error::HandlerFailed {
-            command: "write".into(),
-            message: e.to_string(),
-        })
+        Problem::from(gesta::Error::Internal(format!(
+            "the write task failed: {e}"
+        )))
     })?;
     Ok(joined?)
 }

@@ -2,14 +2,16 @@
 //! them.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use super::Projection;
-use crate::follower::FollowerEntry;
-use crate::{Error, Store};
+use super::runner::Follower;
+use crate::Error;
+use crate::follower::{FollowerEntry, Held};
 
 /// What one registered projection is doing, shared with its task.
 pub(crate) struct Entry {
@@ -23,26 +25,42 @@ pub(crate) struct Entry {
 }
 
 impl FollowerEntry for Entry {
+    const KIND: &'static str = "projection";
+
     fn name(&self) -> &str {
         &self.projection.name
     }
 
-    fn run(
-        self: Arc<Self>,
-        store: Store,
-        stop: watch::Receiver<bool>,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        super::runner::run(store, self, stop)
+    fn key(&self) -> String {
+        super::checkpoint_name(&self.projection.name)
+    }
+
+    fn lock_retry(&self) -> Duration {
+        self.projection.options.lock_retry
+    }
+
+    /// Backs off exponentially while failures go on.
+    fn wait_after(&self, failures: u32) -> Duration {
+        self.projection.options.wait_after(failures)
+    }
+
+    fn set_running(&self, running: bool) {
+        self.running.store(running, Ordering::Relaxed);
+    }
+
+    /// Shown with the projection's status until a batch succeeds again.
+    fn failed(&self, error: &Error) {
+        self.set_error(Some(error.to_string()));
+    }
+
+    fn follow<'a>(&'a self, held: Held<'a>) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        Follower { held, entry: self }.run()
     }
 }
 
 impl Entry {
     pub(super) fn is_running(&self) -> bool {
         self.running.load(Ordering::Relaxed)
-    }
-
-    pub(super) fn set_running(&self, running: bool) {
-        self.running.store(running, Ordering::Relaxed);
     }
 
     pub(super) fn error(&self) -> Option<String> {
@@ -72,5 +90,5 @@ pub(crate) fn registry(projections: Vec<Projection>) -> Result<Registry, Error> 
             wake: Notify::new(),
         })
         .collect();
-    Registry::new("projection", entries)
+    Registry::new(entries)
 }

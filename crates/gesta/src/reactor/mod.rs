@@ -64,9 +64,6 @@ use crate::event::RecordedEvent;
 pub use admin::{ParkedEvent, ReactorStatus};
 pub(crate) use copy::copy_state;
 pub(crate) use registry::{Registry, registry};
-// Shared with async projections (`crate::projection`), which follow the log the same way.
-pub(crate) use runner::{Lock, changed_or_sleep, stopped};
-pub(crate) use state::{Page, page};
 
 #[cfg(doc)]
 use crate::Store;

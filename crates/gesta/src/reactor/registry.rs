@@ -1,15 +1,16 @@
 //! The reactors of one store: their tasks, what each is doing, and stopping them.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use super::Reactor;
+use super::runner::Follower;
+use crate::Error;
 use crate::event::Position;
-use crate::follower::FollowerEntry;
-use crate::{Error, Store};
+use crate::follower::{FollowerEntry, Held};
 
 /// What one registered reactor is doing, shared with its task.
 pub(crate) struct Entry {
@@ -23,16 +24,26 @@ pub(crate) struct Entry {
 }
 
 impl FollowerEntry for Entry {
+    const KIND: &'static str = "reactor";
+
     fn name(&self) -> &str {
         &self.reactor.name
     }
 
-    fn run(
-        self: Arc<Self>,
-        store: Store,
-        stop: watch::Receiver<bool>,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        super::runner::run(store, self, stop)
+    fn key(&self) -> String {
+        super::checkpoint_name(&self.reactor.name)
+    }
+
+    fn lock_retry(&self) -> Duration {
+        self.reactor.options.lock_retry
+    }
+
+    fn set_running(&self, running: bool) {
+        self.running.store(running, Ordering::Relaxed);
+    }
+
+    fn follow<'a>(&'a self, held: Held<'a>) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        Follower::new(held, self).run()
     }
 }
 
@@ -68,5 +79,5 @@ pub(crate) fn registry(reactors: Vec<Reactor>) -> Result<Registry, Error> {
             wake: Notify::new(),
         })
         .collect();
-    Registry::new("reactor", entries)
+    Registry::new(entries)
 }

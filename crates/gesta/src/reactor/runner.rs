@@ -1,137 +1,26 @@
-//! A reactor's task: take the lock, follow the log from the checkpoint, deliver each
-//! event with retries, park what keeps failing, write the checkpoint now and then.
+//! A reactor while it holds its lock: follow the log from the checkpoint, deliver
+//! each event with retries, park what keeps failing, write the checkpoint now and then.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::registry::Entry;
 use super::state::{self, Retried};
-use super::{HandlerFn, ReactorOptions, checkpoint_name};
-use crate::backend::{Backend, NamedLock};
+use super::{HandlerFn, ReactorOptions};
+use crate::Error;
 use crate::event::{Position, RecordedEvent};
-use crate::follower::FollowerEntry as _;
-use crate::sql::{SqlError, SqlErrorKind};
-use crate::{Error, Store};
+use crate::follower::{FollowerEntry as _, Held, changed_or_sleep, page, stopped};
 
 /// The longest error message kept with a parked event.
 const MAX_ERROR_LEN: usize = 4000;
 
-/// Runs reactor `entry` until `stop` turns true: waits for the lock, follows the log
-/// while it holds it, and starts over (from the durable checkpoint) after an error.
-pub(crate) async fn run(store: Store, entry: Arc<Entry>, mut stop: watch::Receiver<bool>) {
-    let name = checkpoint_name(entry.name());
-    let retry = entry.reactor.options.lock_retry;
-    let mut lock = Lock::new(Arc::clone(store.backend()), &name);
-    while !*stop.borrow() {
-        match lock.try_acquire().await {
-            Ok(true) => {
-                entry.running.store(true, Ordering::Relaxed);
-                tracing::info!(reactor = entry.name(), "reactor running in this process");
-                let result = Follower::new(&store, &entry, &name, &mut lock, &mut stop)
-                    .run()
-                    .await;
-                entry.running.store(false, Ordering::Relaxed);
-                match result {
-                    Ok(()) => break,
-                    Err(err) => {
-                        tracing::warn!(reactor = entry.name(), error = %err, "reactor interrupted; starting again from its checkpoint");
-                        lock.release().await;
-                    }
-                }
-            }
-            Ok(false) => {
-                tracing::debug!(reactor = entry.name(), "reactor runs in another process")
-            }
-            Err(err) => {
-                tracing::warn!(reactor = entry.name(), error = %err, "cannot take the reactor's lock")
-            }
-        }
-        let _ = tokio::time::timeout(retry, stopped(&mut stop)).await;
-    }
-    lock.release().await;
-}
-
-/// Resolves once `stop` turns true (or its sender is gone).
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
-}
-
-/// The reactor's lock, taken and checked on a blocking thread (the drivers are
-/// synchronous).
-pub(crate) struct Lock {
-    backend: Arc<dyn Backend>,
-    name: String,
-    handle: Option<Box<dyn NamedLock>>,
-}
-
-impl Lock {
-    pub(crate) fn new(backend: Arc<dyn Backend>, name: &str) -> Self {
-        Lock {
-            backend,
-            name: name.to_owned(),
-            handle: None,
-        }
-    }
-
-    pub(crate) async fn try_acquire(&mut self) -> Result<bool, Error> {
-        self.blocking(|lock| lock.try_acquire()).await
-    }
-
-    pub(crate) async fn still_held(&mut self) -> Result<bool, Error> {
-        self.blocking(|lock| lock.still_held()).await
-    }
-
-    /// Runs `op` on the handle (opening one first if need be); a handle that failed is
-    /// dropped, so the next call opens a fresh one.
-    async fn blocking(
-        &mut self,
-        op: fn(&mut dyn NamedLock) -> Result<bool, SqlError>,
-    ) -> Result<bool, Error> {
-        let (backend, name, handle) = (
-            Arc::clone(&self.backend),
-            self.name.clone(),
-            self.handle.take(),
-        );
-        let (handle, result) = tokio::task::spawn_blocking(move || {
-            let mut handle = match handle.map_or_else(|| backend.named_lock(&name), Ok) {
-                Ok(handle) => handle,
-                Err(err) => return (None, Err(err)),
-            };
-            match op(handle.as_mut()) {
-                Ok(held) => (Some(handle), Ok(held)),
-                Err(err) => (None, Err(err)),
-            }
-        })
-        .await
-        .map_err(|e| lock_error(format!("lock task failed: {e}")))?;
-        self.handle = handle;
-        Ok(result?)
-    }
-
-    /// Releases the lock (closes its connection or file) on a blocking thread.
-    pub(crate) async fn release(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            let _ = tokio::task::spawn_blocking(move || drop(handle)).await;
-        }
-    }
-}
-
-fn lock_error(message: String) -> Error {
-    Error::Database(SqlError::new(SqlErrorKind::Connection, message))
-}
-
 /// Following the log while the lock is held.
-struct Follower<'a> {
-    store: &'a Store,
+pub(super) struct Follower<'a> {
+    held: Held<'a>,
     entry: &'a Entry,
     options: ReactorOptions,
-    name: &'a str,
-    lock: &'a mut Lock,
-    stop: &'a mut watch::Receiver<bool>,
     /// Every event up to here was handled (delivered, parked or not matching).
     cursor: Position,
     /// The durable checkpoint.
@@ -143,20 +32,11 @@ struct Follower<'a> {
 }
 
 impl<'a> Follower<'a> {
-    fn new(
-        store: &'a Store,
-        entry: &'a Entry,
-        name: &'a str,
-        lock: &'a mut Lock,
-        stop: &'a mut watch::Receiver<bool>,
-    ) -> Self {
+    pub(super) fn new(held: Held<'a>, entry: &'a Entry) -> Self {
         Follower {
-            store,
+            held,
             entry,
             options: entry.reactor.options.clone(),
-            name,
-            lock,
-            stop,
             cursor: Position(0),
             flushed: Position(0),
             unflushed: 0,
@@ -166,11 +46,11 @@ impl<'a> Follower<'a> {
     }
 
     /// Follows the log until stopped (`Ok`, checkpoint written) or an error.
-    async fn run(mut self) -> Result<(), Error> {
-        self.cursor = state::start(self.store, self.name, self.options.start).await?;
+    pub(super) async fn run(mut self) -> Result<(), Error> {
+        self.cursor = state::start(self.held.store, self.held.key, self.options.start).await?;
         self.flushed = self.cursor;
         self.entry.set_position(self.cursor);
-        let mut commits = self.store.watch_position();
+        let mut commits = self.held.store.watch_position();
         loop {
             if self.check_due() {
                 self.check_lock().await?;
@@ -180,7 +60,7 @@ impl<'a> Follower<'a> {
                 return self.flush().await;
             }
             commits.borrow_and_update();
-            let page = state::page(self.store, &self.entry.reactor.filter, self.cursor).await?;
+            let page = page(self.held.store, &self.entry.reactor.filter, self.cursor).await?;
             for event in &page.events {
                 if self.check_due() {
                     self.check_lock().await?;
@@ -197,14 +77,14 @@ impl<'a> Follower<'a> {
             let wait = self.idle_wait();
             tokio::select! {
                 () = changed_or_sleep(&mut commits, wait) => {}
-                () = stopped(self.stop) => {}
+                () = stopped(self.held.stop) => {}
                 () = self.entry.wake.notified() => self.next_check = Instant::now(),
             }
         }
     }
 
     fn is_stopped(&self) -> bool {
-        *self.stop.borrow()
+        self.held.is_stopped()
     }
 
     fn check_due(&self) -> bool {
@@ -215,6 +95,7 @@ impl<'a> Follower<'a> {
     /// processes' commits, checkpoint write or housekeeping, whichever comes first.
     fn idle_wait(&self) -> Duration {
         let mut wait = self
+            .held
             .store
             .poll_interval()
             .min(self.next_check.saturating_duration_since(Instant::now()));
@@ -245,7 +126,7 @@ impl<'a> Follower<'a> {
             let timeout = self.options.attempt_timeout;
             let outcome = tokio::select! {
                 outcome = call(&handler, event.clone(), timeout) => outcome,
-                () = stopped(self.stop) => return Ok(false),
+                () = stopped(self.held.stop) => return Ok(false),
             };
             let error = match outcome {
                 Ok(()) => {
@@ -263,7 +144,7 @@ impl<'a> Follower<'a> {
             }
             tokio::select! {
                 () = tokio::time::sleep(self.options.backoff(attempt)) => {}
-                () = stopped(self.stop) => return Ok(false),
+                () = stopped(self.held.stop) => return Ok(false),
             }
         }
     }
@@ -276,7 +157,15 @@ impl<'a> Follower<'a> {
     ) -> Result<(), Error> {
         tracing::error!(reactor = self.entry.name(), position = event.position.0, event_id = %event.id, attempts, error = %error, "event parked");
         let reactor = self.entry.name();
-        state::park(self.store, reactor, self.name, event, error, attempts).await?;
+        state::park(
+            self.held.store,
+            reactor,
+            self.held.key,
+            event,
+            error,
+            attempts,
+        )
+        .await?;
         self.advance(event.position);
         self.flushed = event.position;
         self.unflushed = 0;
@@ -296,7 +185,7 @@ impl<'a> Follower<'a> {
     /// Writes the checkpoint if it moved.
     async fn flush(&mut self) -> Result<(), Error> {
         if self.cursor > self.flushed {
-            state::save(self.store, self.name, self.cursor).await?;
+            state::save(self.held.store, self.held.key, self.cursor).await?;
             self.flushed = self.cursor;
         }
         self.unflushed = 0;
@@ -308,20 +197,17 @@ impl<'a> Follower<'a> {
     /// the reactor now).
     async fn check_lock(&mut self) -> Result<(), Error> {
         self.next_check = Instant::now() + self.options.lock_retry;
-        if !self.lock.still_held().await? {
-            return Err(lock_error(format!("lost the lock {}", self.name)));
-        }
-        Ok(())
+        self.held.check_lock().await
     }
 
     /// Delivers once more every parked event whose retry was requested.
     async fn retry_requested(&mut self) -> Result<(), Error> {
         let reactor = self.entry.name();
-        for position in state::retry_requests(self.store, reactor).await? {
-            let outcome = match state::event_at(self.store, position).await? {
+        for position in state::retry_requests(self.held.store, reactor).await? {
+            let outcome = match state::event_at(self.held.store, position).await? {
                 Some(event) => tokio::select! {
                     outcome = call(&self.entry.reactor.handler, event, self.options.attempt_timeout) => outcome,
-                    () = stopped(self.stop) => return Ok(()),
+                    () = stopped(self.held.stop) => return Ok(()),
                 },
                 None => Err("the event is no longer in the log".to_owned()),
             };
@@ -332,20 +218,10 @@ impl<'a> Follower<'a> {
                     Retried::Failed(error)
                 }
             };
-            state::retried(self.store, reactor, position, outcome).await?;
+            state::retried(self.held.store, reactor, position, outcome).await?;
         }
         Ok(())
     }
-}
-
-/// Waits for a commit of this process, or `wait`, whichever comes first.
-pub(crate) async fn changed_or_sleep(commits: &mut watch::Receiver<Position>, wait: Duration) {
-    let _ = tokio::time::timeout(wait, async {
-        if commits.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    })
-    .await;
 }
 
 /// Aborts a spawned call when dropped (the reactor stopped, or the call timed out).

@@ -146,10 +146,7 @@ impl StoreBuilder {
             writer::spawn(spawn_backend, spawn_app, config, spawn_metrics, receiver)
         })
         .await
-        .map_err(|e| Error::HandlerFailed {
-            command: "open".into(),
-            message: e.to_string(),
-        })??;
+        .map_err(|e| Error::internal(format!("opening the writer failed: {e}")))??;
         let durability = backend.durability();
         if !durability.durable {
             tracing::warn!(detail = %durability.detail, "store is NOT durable");

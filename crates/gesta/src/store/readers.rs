@@ -54,10 +54,7 @@ impl Readers {
             result
         })
         .await
-        .map_err(|e| Error::HandlerFailed {
-            command: "read".into(),
-            message: e.to_string(),
-        })?
+        .map_err(|e| Error::internal(format!("the read task failed: {e}")))?
     }
 
     fn run_blocking<T>(

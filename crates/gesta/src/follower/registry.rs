@@ -1,32 +1,18 @@
-//! What reactors and async projections share: a registry of named followers of the
-//! log with one background task each, spawned when the store opens, told to stop when
-//! the last caller's handle goes, and awaited by an explicit stop.
+//! The followers of one kind and their tasks: named, one background task each,
+//! spawned when the store opens, told to stop when the last caller's handle goes, and
+//! awaited by an explicit stop.
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::{FollowerEntry, run_while_locked};
 use crate::{Error, Store};
 
-/// One registered follower's state, shared between the store and its task.
-pub(crate) trait FollowerEntry: Send + Sync + 'static {
-    /// The follower's name, unique among its kind.
-    fn name(&self) -> &str;
-
-    /// Its task: follows the log on `store` until `stop` says so.
-    fn run(
-        self: Arc<Self>,
-        store: Store,
-        stop: watch::Receiver<bool>,
-    ) -> impl Future<Output = ()> + Send + 'static;
-}
-
-/// The followers of one kind (`what`: "reactor", "projection") of a store and their
-/// tasks.
+/// The followers of one kind ([`FollowerEntry::KIND`]) of a store and their tasks.
 pub(crate) struct Registry<E> {
     pub(crate) entries: Vec<Arc<E>>,
     pub(crate) tasks: Arc<Tasks>,
@@ -34,11 +20,11 @@ pub(crate) struct Registry<E> {
 
 impl<E: FollowerEntry> Registry<E> {
     /// Refuses two entries with one name; starts nothing.
-    pub(crate) fn new(what: &'static str, entries: Vec<E>) -> Result<Self, Error> {
-        unique_names(what, entries.iter().map(FollowerEntry::name))?;
+    pub(crate) fn new(entries: Vec<E>) -> Result<Self, Error> {
+        unique_names(E::KIND, entries.iter().map(FollowerEntry::name))?;
         Ok(Registry {
             entries: entries.into_iter().map(Arc::new).collect(),
-            tasks: Tasks::new(what),
+            tasks: Tasks::new(E::KIND),
         })
     }
 
@@ -47,7 +33,8 @@ impl<E: FollowerEntry> Registry<E> {
     pub(crate) fn start(&self, store: &Store) {
         for entry in &self.entries {
             let (store, entry) = (store.clone(), Arc::clone(entry));
-            self.tasks.spawn(|stop| entry.run(store, stop));
+            self.tasks
+                .spawn(|stop| run_while_locked(store, entry, stop));
         }
     }
 
@@ -106,13 +93,6 @@ impl Tasks {
             }
         }
     }
-}
-
-/// The wait after consecutive failure number `failure` (1-based) of a follower: `base`,
-/// doubled after each further failure, at most `max`.
-pub(crate) fn backoff(base: Duration, max: Duration, failure: u32) -> Duration {
-    let doublings = failure.saturating_sub(1).min(31);
-    base.saturating_mul(1_u32 << doublings).min(max)
 }
 
 /// Refuses two followers of one kind with the same name.
