@@ -61,6 +61,7 @@
 
 mod app;
 pub mod backend;
+mod checkpoint;
 pub mod command;
 pub mod copy;
 mod error;

@@ -213,11 +213,6 @@ impl ProjectionOptions {
     }
 }
 
-/// The checkpoint (and lock) name of projection `name`.
-fn checkpoint_name(name: &str) -> String {
-    format!("projection:{name}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

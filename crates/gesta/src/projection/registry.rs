@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use super::Projection;
 use super::runner::Follower;
 use crate::Error;
+use crate::checkpoint::Kind;
 use crate::follower::{FollowerEntry, Held};
 
 /// What one registered projection is doing, shared with its task.
@@ -32,7 +33,7 @@ impl FollowerEntry for Entry {
     }
 
     fn key(&self) -> String {
-        super::checkpoint_name(&self.projection.name)
+        Kind::Projection.key(&self.projection.name)
     }
 
     fn lock_retry(&self) -> Duration {

@@ -1,38 +1,24 @@
 //! Durable rebuild requests: any process (the `gesta` CLI, a server that does not run
 //! the projection) asks for a rebuild by writing row `projection-rebuild:<name>` of
 //! `checkpoints`; the process running the projection performs it (see `state.rs`) and
-//! deletes the row in the same transaction. The prefix is not `projection:`, so the
-//! row is never taken for a projection's checkpoint (nor a reactor's).
+//! deletes the row in the same transaction. The key is of its own kind
+//! ([`Kind::ProjectionRebuild`]), so the row is never taken for a projection's
+//! checkpoint (nor a reactor's).
 
-use super::checkpoint_name;
-use crate::event::Timestamp;
+use crate::checkpoint::{self, Kind};
+use crate::event::Position;
 use crate::sql::SqlErrorKind;
-use crate::{Error, Store, Tx, params};
-
-/// The prefix of request rows in `checkpoints`.
-pub(super) const PREFIX: &str = "projection-rebuild:";
-
-/// The `checkpoints` row asking for a rebuild of projection `name`.
-pub(super) fn row_name(name: &str) -> String {
-    format!("{PREFIX}{name}")
-}
+use crate::{Error, Store, Tx};
 
 /// Whether a rebuild of projection `name` is requested.
 pub(super) fn pending(tx: &mut Tx<'_>, name: &str) -> Result<bool, Error> {
-    let found: Option<u64> = tx.query_scalar(
-        "SELECT position FROM checkpoints WHERE name = :name",
-        &params! { "name" => row_name(name) },
-    )?;
-    Ok(found.is_some())
+    let key = Kind::ProjectionRebuild.key(name);
+    Ok(checkpoint::position(tx, &key)?.is_some())
 }
 
 /// Deletes the rebuild request of projection `name`, if any.
 pub(super) fn clear(tx: &mut Tx<'_>, name: &str) -> Result<(), Error> {
-    tx.execute(
-        "DELETE FROM checkpoints WHERE name = :name",
-        &params! { "name" => row_name(name) },
-    )?;
-    Ok(())
+    Ok(checkpoint::delete(tx, &Kind::ProjectionRebuild.key(name))?)
 }
 
 /// Whether a rebuild of projection `name` is requested, read without the writer.
@@ -86,11 +72,8 @@ fn record(tx: &mut Tx<'_>, name: &str, registered: bool) -> Result<(), Error> {
     if pending(tx, name)? {
         return Ok(());
     }
-    tx.execute(
-        "INSERT INTO checkpoints (name, position, updated_at) VALUES (:name, 0, :at)",
-        &params! { "name" => row_name(name), "at" => Timestamp::now().0 },
-    )?;
-    Ok(())
+    let key = Kind::ProjectionRebuild.key(name);
+    Ok(checkpoint::insert(tx, &key, Position(0))?)
 }
 
 /// Whether projection `name` has a checkpoint in the database.
@@ -100,9 +83,6 @@ fn has_checkpoint(tx: &mut Tx<'_>, name: &str) -> Result<bool, Error> {
     if name.is_empty() || name.len() > 200 {
         return Ok(false);
     }
-    let found: Option<u64> = tx.query_scalar(
-        "SELECT position FROM checkpoints WHERE name = :name",
-        &params! { "name" => checkpoint_name(name) },
-    )?;
-    Ok(found.is_some())
+    let key = Kind::Projection.key(name);
+    Ok(checkpoint::position(tx, &key)?.is_some())
 }

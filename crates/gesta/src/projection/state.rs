@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use super::{ApplyFn, checkpoint_name, request};
+use super::{ApplyFn, request};
+use crate::checkpoint::{self, Kind};
 use crate::event::{Position, RecordedEvent, Timestamp};
 use crate::sql::SqlErrorKind;
 use crate::{Error, HandlerError, Store, Tx, params};
@@ -19,7 +20,7 @@ pub(super) async fn start(store: &Store, name: &str, tables: &[String]) -> Resul
             if rebuild_if_requested(tx, &name, &tables)? {
                 tracing::info!(projection = name, "projection rebuilt as requested");
             }
-            current(tx, &checkpoint_name(&name))
+            current(tx, &Kind::Projection.key(&name))
         })
         .await
 }
@@ -47,23 +48,12 @@ fn rebuild_if_requested(tx: &mut Tx<'_>, name: &str, tables: &[String]) -> Resul
     Ok(true)
 }
 
-fn load(tx: &mut Tx<'_>, name: &str) -> Result<Option<Position>, Error> {
-    let found: Option<u64> = tx.query_scalar(
-        "SELECT position FROM checkpoints WHERE name = :name",
-        &params! { "name" => name },
-    )?;
-    Ok(found.map(Position))
-}
-
 /// Checkpoint `name`, created at 0 when missing (someone deleted the row).
 fn current(tx: &mut Tx<'_>, name: &str) -> Result<Position, Error> {
-    if let Some(position) = load(tx, name)? {
+    if let Some(position) = checkpoint::position(tx, name)? {
         return Ok(position);
     }
-    tx.execute(
-        "INSERT INTO checkpoints (name, position, updated_at) VALUES (:name, 0, :at)",
-        &params! { "name" => name, "at" => Timestamp::now().0 },
-    )?;
+    checkpoint::insert(tx, name, Position(0))?;
     Ok(Position(0))
 }
 
@@ -145,14 +135,12 @@ pub(super) async fn reset(store: &Store, name: &str, tables: &[String]) -> Resul
 /// for a batch committing meanwhile (from a process that lost the lock), so the
 /// tables are emptied of that batch's rows too.
 fn reset_in(tx: &mut Tx<'_>, name: &str, tables: &[String]) -> Result<(), Error> {
-    let checkpoint = checkpoint_name(name);
-    let at = Timestamp::now().0;
-    let sql = if load(tx, &checkpoint)?.is_some() {
-        "UPDATE checkpoints SET position = 0, updated_at = :at WHERE name = :name"
+    let key = Kind::Projection.key(name);
+    if checkpoint::position(tx, &key)?.is_some() {
+        checkpoint::set(tx, &key, Position(0))?;
     } else {
-        "INSERT INTO checkpoints (name, position, updated_at) VALUES (:name, 0, :at)"
-    };
-    tx.execute(sql, &params! { "at" => at, "name" => checkpoint })?;
+        checkpoint::insert(tx, &key, Position(0))?;
+    }
     for table in tables {
         // Table names were checked to be plain identifiers when registered.
         tx.execute(&format!("DELETE FROM {table}"), &params! {})?;

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{request, state};
+use super::state;
+use crate::checkpoint::Kind;
 use crate::event::{Position, Timestamp};
 use crate::follower::FollowerEntry as _;
-use crate::{Error, Store, params};
+use crate::{Error, Store};
 
 /// One projection's progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,26 +85,19 @@ impl Store {
 /// The head of the log and the stored projections' checkpoints and rebuild requests.
 fn stored_statuses(tx: &mut crate::Tx<'_>) -> Result<(Position, Vec<ProjectionStatus>), Error> {
     let head = crate::read::last_position(tx)?;
-    let rows = tx.query(
-        "SELECT name, position, updated_at FROM checkpoints \
-         WHERE name LIKE 'projection:%' OR name LIKE 'projection-rebuild:%'",
-        &params! {},
-    )?;
     let mut statuses: BTreeMap<String, ProjectionStatus> = BTreeMap::new();
-    for row in rows {
-        let full: String = row.get("name")?;
-        if let Some(name) = full.strip_prefix(request::PREFIX) {
-            let status = statuses
-                .entry(name.to_owned())
-                .or_insert_with(|| empty_status(name));
-            status.rebuild_requested = true;
-        } else if let Some(name) = full.strip_prefix("projection:") {
-            let status = statuses
-                .entry(name.to_owned())
-                .or_insert_with(|| empty_status(name));
-            status.checkpoint = Position(row.get("position")?);
-            status.updated_at = Some(Timestamp(row.get("updated_at")?));
-        }
+    for stored in Kind::Projection.stored(tx)? {
+        let status = statuses
+            .entry(stored.name.clone())
+            .or_insert_with(|| empty_status(&stored.name));
+        status.checkpoint = stored.position;
+        status.updated_at = Some(stored.updated_at);
+    }
+    for stored in Kind::ProjectionRebuild.stored(tx)? {
+        let status = statuses
+            .entry(stored.name.clone())
+            .or_insert_with(|| empty_status(&stored.name));
+        status.rebuild_requested = true;
     }
     Ok((head, statuses.into_values().collect()))
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::state;
+use crate::checkpoint::Kind;
 use crate::event::{EventId, Position, Timestamp};
 use crate::follower::FollowerEntry as _;
 use crate::{Error, MAX_PAGE, Store, params};
@@ -158,21 +159,15 @@ fn stored_statuses(tx: &mut crate::Tx<'_>) -> Result<(Position, Vec<ReactorStatu
     )? {
         parked.insert(row.get("reactor")?, row.get("n")?);
     }
-    let rows = tx.query(
-        "SELECT name, position, updated_at FROM checkpoints WHERE name LIKE 'reactor:%'",
-        &params! {},
-    )?;
-    let mut statuses = Vec::with_capacity(rows.len());
-    for row in rows {
-        let full: String = row.get("name")?;
-        let name = full.strip_prefix("reactor:").unwrap_or(&full).to_owned();
-        let checkpoint = Position(row.get("position")?);
+    let stored = Kind::Reactor.stored(tx)?;
+    let mut statuses = Vec::with_capacity(stored.len());
+    for checkpoint in stored {
         statuses.push(ReactorStatus {
-            parked: parked.remove(&name).unwrap_or(0),
-            checkpoint,
-            position: checkpoint,
-            updated_at: Some(Timestamp(row.get("updated_at")?)),
-            ..empty_status(&name)
+            parked: parked.remove(&checkpoint.name).unwrap_or(0),
+            checkpoint: checkpoint.position,
+            position: checkpoint.position,
+            updated_at: Some(checkpoint.updated_at),
+            ..empty_status(&checkpoint.name)
         });
     }
     // Parked events of a reactor whose checkpoint is gone still show.

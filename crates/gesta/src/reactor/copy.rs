@@ -2,18 +2,16 @@
 //! checkpoints and parked events, so that reactors on the copy go on where they were
 //! instead of running again over the whole log.
 
+use crate::checkpoint::{self, Kind};
 use crate::sql::Value;
 use crate::{Error, Store, params};
 
-/// Copies every `reactor:*` checkpoint and every parked event of `from` into `to`,
+/// Copies every reactor checkpoint and every parked event of `from` into `to`,
 /// replacing what `to` had for them. Returns the number of checkpoints copied.
 pub(crate) async fn copy_state(from: &Store, to: &Store) -> Result<u64, Error> {
     let (checkpoints, parked) = from
         .read(|tx| {
-            let checkpoints = tx.query(
-                "SELECT name, position, updated_at FROM checkpoints WHERE name LIKE 'reactor:%'",
-                &params! {},
-            )?;
+            let checkpoints = Kind::Reactor.stored(tx)?;
             let parked = tx.query(
                 "SELECT reactor, position, event_id, error, attempts, parked_at, \
                  retry_requested_at FROM parked_events",
@@ -24,19 +22,16 @@ pub(crate) async fn copy_state(from: &Store, to: &Store) -> Result<u64, Error> {
         .await?;
     let copied = checkpoints.len() as u64;
     to.write_aside(move |tx| {
-        for row in &checkpoints {
-            let name: String = row.get("name")?;
-            tx.execute(
-                "DELETE FROM checkpoints WHERE name = :name",
-                &params! { "name" => name.as_str() },
-            )?;
+        for stored in &checkpoints {
+            let key = Kind::Reactor.key(&stored.name);
+            checkpoint::delete(tx, &key)?;
             tx.execute(
                 "INSERT INTO checkpoints (name, position, updated_at) \
                  VALUES (:name, :position, :updated_at)",
                 &params! {
-                    "name" => name,
-                    "position" => row.get::<i64>("position")?,
-                    "updated_at" => row.get::<i64>("updated_at")?,
+                    "name" => key,
+                    "position" => stored.position.0,
+                    "updated_at" => stored.updated_at.0,
                 },
             )?;
         }

@@ -225,11 +225,6 @@ impl ReactorOptions {
     }
 }
 
-/// The checkpoint (and lock) name of reactor `name`.
-fn checkpoint_name(name: &str) -> String {
-    format!("reactor:{name}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use super::Reactor;
 use super::runner::Follower;
 use crate::Error;
+use crate::checkpoint::Kind;
 use crate::event::Position;
 use crate::follower::{FollowerEntry, Held};
 
@@ -31,7 +32,7 @@ impl FollowerEntry for Entry {
     }
 
     fn key(&self) -> String {
-        super::checkpoint_name(&self.reactor.name)
+        Kind::Reactor.key(&self.reactor.name)
     }
 
     fn lock_retry(&self) -> Duration {

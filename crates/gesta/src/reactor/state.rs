@@ -2,9 +2,10 @@
 //! transactions of their own on the writer's connection, between batches
 //! ([`Store::write_aside`]), never inside a command's transaction.
 
+use crate::checkpoint;
 use crate::event::{Position, RecordedEvent, Timestamp};
 use crate::sql::Params;
-use crate::{Error, LogQuery, Store, Tx, params};
+use crate::{Error, LogQuery, Store, params};
 
 use super::ReactorStart;
 
@@ -18,21 +19,14 @@ pub(super) async fn start(
     let name = name.to_owned();
     store
         .write_aside(move |tx| {
-            let found: Option<u64> = tx.query_scalar(
-                "SELECT position FROM checkpoints WHERE name = :name",
-                &params! { "name" => name.as_str() },
-            )?;
-            if let Some(position) = found {
-                return Ok(Position(position));
+            if let Some(position) = checkpoint::position(tx, &name)? {
+                return Ok(position);
             }
             let position = match start {
                 ReactorStart::Beginning => Position(0),
                 ReactorStart::Head => crate::read::last_position(tx)?,
             };
-            tx.execute(
-                "INSERT INTO checkpoints (name, position, updated_at) VALUES (:name, :position, :at)",
-                &params! { "name" => name, "position" => position.0, "at" => Timestamp::now().0 },
-            )?;
+            checkpoint::insert(tx, &name, position)?;
             Ok(position)
         })
         .await
@@ -42,16 +36,8 @@ pub(super) async fn start(
 pub(super) async fn save(store: &Store, name: &str, position: Position) -> Result<(), Error> {
     let name = name.to_owned();
     store
-        .write_aside(move |tx| Ok(save_in(tx, &name, position)?))
+        .write_aside(move |tx| Ok(checkpoint::set(tx, &name, position).map(drop)?))
         .await
-}
-
-fn save_in(tx: &mut Tx<'_>, name: &str, position: Position) -> Result<(), crate::sql::SqlError> {
-    tx.execute(
-        "UPDATE checkpoints SET position = :position, updated_at = :at WHERE name = :name",
-        &params! { "position" => position.0, "at" => Timestamp::now().0, "name" => name },
-    )?;
-    Ok(())
 }
 
 /// The event at `position`, if the log has it.
@@ -92,7 +78,7 @@ pub(super) async fn park(
                     "error" => error, "attempts" => attempts, "at" => Timestamp::now().0,
                 },
             )?;
-            save_in(tx, &name, position)?;
+            checkpoint::set(tx, &name, position)?;
             Ok(())
         })
         .await

@@ -3,28 +3,22 @@
 //! after events were written, or when the log arrived by `gesta copy`. The writer
 //! then catches it up when the store opens (see `rebuild.rs`).
 
+use crate::Tx;
 use crate::app::App;
-use crate::event::{Position, Timestamp};
+use crate::checkpoint::{self, Kind};
+use crate::event::Position;
 use crate::sql::SqlError;
-use crate::{Tx, params};
 
-fn name(model: &crate::ReadModel) -> String {
-    format!("read_model:{}", model.name)
+fn key(model: &crate::ReadModel) -> String {
+    Kind::ReadModel.key(&model.name)
 }
 
 /// Creates a checkpoint at 0 for every read model that has none yet.
 pub(super) fn ensure(tx: &mut Tx<'_>, app: &App) -> Result<(), SqlError> {
     for model in app.read_models() {
-        let name = name(model);
-        let found: Option<i64> = tx.query_scalar(
-            "SELECT position FROM checkpoints WHERE name = :name",
-            &params! { "name" => name.as_str() },
-        )?;
-        if found.is_none() {
-            tx.execute(
-                "INSERT INTO checkpoints (name, position, updated_at) VALUES (:name, 0, :at)",
-                &params! { "name" => name, "at" => Timestamp::now().0 },
-            )?;
+        let key = key(model);
+        if checkpoint::position(tx, &key)?.is_none() {
+            checkpoint::insert(tx, &key, Position(0))?;
         }
     }
     Ok(())
@@ -34,24 +28,14 @@ pub(super) fn ensure(tx: &mut Tx<'_>, app: &App) -> Result<(), SqlError> {
 pub(super) fn load(tx: &mut Tx<'_>, app: &App) -> Result<Vec<Position>, SqlError> {
     app.read_models()
         .iter()
-        .map(|model| {
-            let position: Option<u64> = tx.query_scalar(
-                "SELECT position FROM checkpoints WHERE name = :name",
-                &params! { "name" => name(model) },
-            )?;
-            Ok(Position(position.unwrap_or(0)))
-        })
+        .map(|model| Ok(checkpoint::position(tx, &key(model))?.unwrap_or(Position(0))))
         .collect()
 }
 
 /// Records that every read model has applied the log up to `to`.
 pub(super) fn advance(tx: &mut Tx<'_>, app: &App, to: Position) -> Result<(), SqlError> {
-    let at = Timestamp::now().0;
     for model in app.read_models() {
-        tx.execute(
-            "UPDATE checkpoints SET position = :position, updated_at = :at WHERE name = :name",
-            &params! { "position" => to.0, "at" => at, "name" => name(model) },
-        )?;
+        checkpoint::set(tx, &key(model), to)?;
     }
     Ok(())
 }
