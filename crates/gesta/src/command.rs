@@ -6,6 +6,7 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::Context;
 use crate::event::{NewEventError, Position, RecordedEvent};
 use crate::sql::SqlError;
 
@@ -118,27 +119,28 @@ pub struct CommandRequest {
     pub payload: Box<dyn Any + Send>,
     /// A unique id for this command.
     pub command_id: Uuid,
-    /// Correlation id; the command id when absent.
-    pub correlation_id: Option<String>,
-    /// Causation id; the command id when absent.
-    pub causation_id: Option<String>,
-    /// Idempotency key: a retry with the same key returns the first outcome.
-    pub idempotency_key: Option<String>,
-    /// Extra metadata stored with every event of the command.
-    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The caller's idempotency key, correlation and causation ids, and extra metadata
+    /// stored with every event of the command.
+    pub context: Context,
 }
 
 impl CommandRequest {
     /// A request for a decoded command `payload` named `name`, with a fresh id.
     pub fn new(name: impl Into<String>, payload: Box<dyn Any + Send>) -> Self {
+        CommandRequest::with_context(name, payload, Context::default())
+    }
+
+    /// A request for `payload` named `name` with the caller's `context`, with a fresh id.
+    pub fn with_context(
+        name: impl Into<String>,
+        payload: Box<dyn Any + Send>,
+        context: Context,
+    ) -> Self {
         CommandRequest {
             name: name.into(),
             payload,
             command_id: Uuid::now_v7(),
-            correlation_id: None,
-            causation_id: None,
-            idempotency_key: None,
-            metadata: serde_json::Map::new(),
+            context,
         }
     }
 }
@@ -148,8 +150,7 @@ impl fmt::Debug for CommandRequest {
         f.debug_struct("CommandRequest")
             .field("name", &self.name)
             .field("command_id", &self.command_id)
-            .field("correlation_id", &self.correlation_id)
-            .field("idempotency_key", &self.idempotency_key)
+            .field("context", &self.context)
             .finish_non_exhaustive()
     }
 }

@@ -63,6 +63,7 @@ mod app;
 pub mod backend;
 mod checkpoint;
 pub mod command;
+mod context;
 pub mod copy;
 mod error;
 pub mod event;
@@ -82,11 +83,12 @@ mod writer;
 
 pub use app::{App, Migration, ReadModel};
 pub use command::{Command, CommandOutcome, HandlerError, Rejection, RejectionKind};
+pub use context::Context;
 pub use error::Error;
 pub use expected::ExpectedVersion;
 pub use read::LogQuery;
 pub use store::{
-    AppendRequest, Context, Health, MAX_PAGE, Stats, Store, StoreBuilder, StoreOptions, TypeCount,
+    AppendRequest, Health, MAX_PAGE, Stats, Store, StoreBuilder, StoreOptions, TypeCount,
 };
 pub use tx::Tx;
 pub use writer::{ImportBatch, StoredKey};

@@ -1,5 +1,6 @@
 //! Redux-like middleware around `dispatch`: each one sees the command on its way to
 //! the writer and the outcome on its way back, and may change, refuse or observe it.
+//! Direct appends do not pass through it (see [`crate::Context`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,7 +27,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// impl Middleware for Tenant {
 ///     fn call<'a>(&'a self, mut req: CommandRequest, next: Next<'a>)
 ///         -> BoxFuture<'a, Result<CommandOutcome, gesta::Error>> {
-///         req.metadata.insert("tenant".into(), self.0.into());
+///         req.context.metadata.insert("tenant".into(), self.0.into());
 ///         next.run(req)
 ///     }
 /// }
@@ -98,6 +99,7 @@ impl Middleware for EnrichMetadata {
     ) -> BoxFuture<'a, Result<CommandOutcome, Error>> {
         for (key, value) in &self.fields {
             request
+                .context
                 .metadata
                 .entry(key.clone())
                 .or_insert_with(|| value.clone());

@@ -25,24 +25,11 @@ use crate::reactor::{Reactor, Registry};
 use crate::read::LogQuery;
 use crate::sql::{Params, Row};
 use crate::writer::{self, ImportBatch, Job, StoredKey, Unit, UnitMeta, Work, WriterConfig};
-use crate::{Error, ExpectedVersion};
+use crate::{Context, Error, ExpectedVersion};
 use readers::Readers;
 
 /// The longest page a read returns.
 pub const MAX_PAGE: usize = 10_000;
-
-/// Caller context for a command or append: ids and idempotency.
-#[derive(Debug, Clone, Default)]
-pub struct Context {
-    /// A retry with the same key returns the first outcome (at most 200 bytes).
-    pub idempotency_key: Option<String>,
-    /// Correlation id; defaults to the command id.
-    pub correlation_id: Option<String>,
-    /// Causation id; defaults to the command id.
-    pub causation_id: Option<String>,
-    /// Extra metadata for every event written.
-    pub metadata: serde_json::Map<String, serde_json::Value>,
-}
 
 /// A direct append to one stream (imports and integration); reducers run as for commands.
 #[derive(Debug, Clone)]
@@ -297,10 +284,7 @@ impl Store {
         let meta = UnitMeta {
             command: Some(request.name),
             command_id: request.command_id,
-            correlation_id: request.correlation_id,
-            causation_id: request.causation_id,
-            idempotency_key: request.idempotency_key,
-            extra: request.metadata,
+            context: request.context,
         };
         let work = Work::Command {
             handler: Arc::clone(handler),
@@ -310,7 +294,8 @@ impl Store {
     }
 
     /// Appends events to one stream, checking `expected` first; reducers run as for
-    /// commands.
+    /// commands. Appends do not pass through the middleware (see [`Context`] for why);
+    /// `ctx` is recorded on their events as a command's is.
     pub async fn append(
         &self,
         request: AppendRequest,
@@ -333,10 +318,7 @@ impl Store {
         let meta = UnitMeta {
             command: None,
             command_id: Uuid::now_v7(),
-            correlation_id: ctx.correlation_id,
-            causation_id: ctx.causation_id,
-            idempotency_key: ctx.idempotency_key,
-            extra: ctx.metadata,
+            context: ctx,
         };
         let work = Work::Append {
             events: request.events,
@@ -530,12 +512,7 @@ fn request_from(
     ctx: Context,
 ) -> Result<CommandRequest, Error> {
     check_key(&ctx)?;
-    let mut request = CommandRequest::new(name, payload);
-    request.idempotency_key = ctx.idempotency_key;
-    request.correlation_id = ctx.correlation_id;
-    request.causation_id = ctx.causation_id;
-    request.metadata = ctx.metadata;
-    Ok(request)
+    Ok(CommandRequest::with_context(name, payload, ctx))
 }
 
 fn check_key(ctx: &Context) -> Result<(), Error> {

@@ -7,20 +7,17 @@ use uuid::Uuid;
 
 use super::batch::Writer;
 use super::{Work, append, idempotency};
-use crate::Error;
 use crate::command::{CommandOutcome, HandlerError};
 use crate::sql::SqlErrorKind;
+use crate::{Context, Error};
 
-/// Who asked for a unit of work, and the metadata its events carry.
+/// Who asked for a unit of work: the command (if any) and the caller's [`Context`].
 #[derive(Debug, Clone)]
 pub(crate) struct UnitMeta {
     /// The command's name; `None` for direct appends.
     pub(crate) command: Option<String>,
     pub(crate) command_id: Uuid,
-    pub(crate) correlation_id: Option<String>,
-    pub(crate) causation_id: Option<String>,
-    pub(crate) idempotency_key: Option<String>,
-    pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+    pub(crate) context: Context,
 }
 
 impl UnitMeta {
@@ -31,19 +28,8 @@ impl UnitMeta {
 
     /// The metadata JSON object stored with each event.
     pub(crate) fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut map = self.extra.clone();
-        let id = self.command_id.to_string();
-        map.insert("command_id".into(), id.clone().into());
-        if let Some(command) = &self.command {
-            map.insert("command".into(), command.clone().into());
-        }
-        let correlation = self.correlation_id.clone().unwrap_or_else(|| id.clone());
-        map.insert("correlation_id".into(), correlation.into());
-        map.insert(
-            "causation_id".into(),
-            self.causation_id.clone().unwrap_or(id).into(),
-        );
-        map
+        self.context
+            .event_metadata(self.command.as_deref(), self.command_id)
     }
 }
 
@@ -84,7 +70,7 @@ impl Writer {
         next: &mut u64,
     ) -> Result<CommandOutcome, Error> {
         let mut tx = self.session.tx_with(&mut self.pending);
-        if let Some(key) = &meta.idempotency_key {
+        if let Some(key) = &meta.context.idempotency_key {
             if let Some(outcome) = idempotency::lookup(&mut tx, key, meta.label())? {
                 return Ok(outcome);
             }
@@ -105,7 +91,7 @@ impl Writer {
             events: recorded,
             replayed: false,
         };
-        if let Some(key) = &meta.idempotency_key {
+        if let Some(key) = &meta.context.idempotency_key {
             idempotency::record(&mut tx, key, meta.label(), &outcome)?;
         }
         Ok(outcome)

@@ -29,7 +29,10 @@ impl Middleware for Gatekeeper {
             let refusal = Rejection::invalid("tag", "forbidden by the gatekeeper");
             return Box::pin(async move { Err(Error::Rejected(refusal)) });
         }
-        request.metadata.insert("tenant".into(), json!("acme"));
+        request
+            .context
+            .metadata
+            .insert("tenant".into(), json!("acme"));
         next.run(request)
     }
 }
