@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use gesta::event::{Position, RecordedEvent, StreamId};
+use gesta::event::{Position, RecordedEvent};
 use gesta::subscription::Start;
 use gesta::{LogQuery, Store};
 
@@ -47,14 +47,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 
 async fn print(args: Args) -> anyhow::Result<()> {
     let store = args.db.open().await?;
-    let mut query = LogQuery::after(Position(args.after));
-    query.types = args.types.clone();
-    query.streams = args
-        .streams
-        .iter()
-        .map(StreamId::new)
-        .collect::<Result<_, _>>()?;
-    query.categories = args.categories.clone();
+    let mut query = LogQuery::filtered(&args.types, &args.streams, &args.categories)?;
+    query.after = Position(args.after);
     let mut remaining = args.limit.unwrap_or(u64::MAX);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -87,6 +87,16 @@ impl Query {
             .collect()
     }
 
+    /// The log filter of the `type`, `stream` and `category` parameters (each
+    /// repeatable), checked by [`gesta::LogQuery::filtered`].
+    pub(crate) fn log_filter(&self) -> Result<gesta::LogQuery, Problem> {
+        Ok(gesta::LogQuery::filtered(
+            self.all("type"),
+            self.all("stream"),
+            self.all("category"),
+        )?)
+    }
+
     /// The single unsigned integer `name` in `min..=max`, or `default` if absent.
     pub(crate) fn number(
         &self,

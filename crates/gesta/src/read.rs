@@ -2,9 +2,9 @@
 
 use uuid::Uuid;
 
-use crate::Tx;
 use crate::event::{EventId, Json, Position, RecordedEvent, StreamId, StreamVersion, Timestamp};
 use crate::sql::{FromValue, Params, RowRef, SqlError, ValueRef};
+use crate::{Error, Tx};
 
 const COLUMNS: &str =
     "position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at";
@@ -68,6 +68,55 @@ impl LogQuery {
 }
 
 impl LogQuery {
+    /// The one checked way from outside input (query strings, command-line flags) to a
+    /// filter: events of any of `types` (empty = all), in any of `streams` or of the
+    /// `categories` (both empty = all), after position 0, 100 at a time. Every value
+    /// is checked, and the first bad one is an [`Error::InvalidInput`] naming its field
+    /// (`type`, `stream` or `category`): an empty type, a stream id that is not one, a
+    /// category that is empty or holds a `-` (it could never match).
+    ///
+    /// ```
+    /// let q = gesta::LogQuery::filtered(["Deposited"], ["account-1"], ["order"]).unwrap();
+    /// assert_eq!((q.types.len(), q.streams.len(), q.categories.len()), (1, 1, 1));
+    /// let err = gesta::LogQuery::filtered([""; 0], [""; 0], ["account-1"]).unwrap_err();
+    /// assert!(err.to_string().starts_with("category:"));
+    /// ```
+    pub fn filtered<T, S, C>(
+        types: impl IntoIterator<Item = T>,
+        streams: impl IntoIterator<Item = S>,
+        categories: impl IntoIterator<Item = C>,
+    ) -> Result<LogQuery, Error>
+    where
+        T: Into<String>,
+        S: Into<String>,
+        C: Into<String>,
+    {
+        let mut query = LogQuery::after(Position(0));
+        for event_type in types.into_iter().map(Into::into) {
+            if event_type.is_empty() {
+                return Err(Error::invalid("type", "an event type must not be empty"));
+            }
+            query.types.push(event_type);
+        }
+        for stream in streams {
+            let stream =
+                StreamId::new(stream).map_err(|e| Error::invalid("stream", e.to_string()))?;
+            query.streams.push(stream);
+        }
+        for category in categories.into_iter().map(Into::into) {
+            if category.is_empty() || category.contains('-') {
+                return Err(Error::invalid(
+                    "category",
+                    format!(
+                        "a category is the non-empty part of a stream id before its first '-', got {category:?}"
+                    ),
+                ));
+            }
+            query.categories.push(category);
+        }
+        Ok(query)
+    }
+
     /// Whether `event` passes this query's type, stream and category filters.
     pub fn matches(&self, event: &RecordedEvent) -> bool {
         let typed = self.types.is_empty() || self.types.contains(&event.event_type);

@@ -95,6 +95,19 @@ async fn the_log_filters_by_type_and_stream() {
 }
 
 #[tokio::test]
+async fn the_log_filters_by_category() {
+    let server = bank_log().await;
+    let page = server.events("category=account").await;
+    assert_eq!(positions(&page), [1, 2, 3, 4, 5, 6]);
+    let page = server.events("category=account&type=Deposited").await;
+    assert_eq!(positions(&page), [2]);
+    let page = server.events("category=order").await;
+    assert_eq!(positions(&page), Vec::<u64>::new());
+    let page = server.events("category=order&stream=account-b").await;
+    assert_eq!(positions(&page), [3, 5, 6]);
+}
+
+#[tokio::test]
 async fn bad_log_parameters_are_400_naming_the_parameter() {
     let server = bank_log().await;
     let cases = [
@@ -105,6 +118,10 @@ async fn bad_log_parameters_are_400_naming_the_parameter() {
         ("limit=abc", "limit"),
         ("from=3", "from"),
         ("types=Deposited", "types"),
+        ("type=", "type"),
+        ("stream=", "stream"),
+        ("category=", "category"),
+        ("category=account-a", "category"),
     ];
     for (query, field) in cases {
         let body = problem(server.get(&format!("/events?{query}")).await, 400).await;

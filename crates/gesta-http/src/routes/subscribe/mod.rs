@@ -26,7 +26,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use gesta::LogQuery;
-use gesta::event::{Position, StreamId};
+use gesta::event::Position;
 use gesta::subscription::Start;
 
 use super::ApiState;
@@ -147,30 +147,7 @@ pub(crate) async fn websocket(
 fn request(raw: Option<&str>, headers: &HeaderMap) -> Result<(Start, LogQuery), Problem> {
     let query = Query::parse(raw, PARAMS)?;
     let start = start(&query, headers)?;
-    let mut filter = LogQuery::default();
-    for event_type in query.all("type") {
-        if event_type.is_empty() {
-            return Err(Problem::invalid(Some("type".into()), "must not be empty"));
-        }
-        filter = filter.event_type(event_type);
-    }
-    for stream in query.all("stream") {
-        let stream = StreamId::new(stream)
-            .map_err(|e| Problem::invalid(Some("stream".into()), e.to_string()))?;
-        filter = filter.stream(stream);
-    }
-    for category in query.all("category") {
-        if category.is_empty() || category.contains('-') {
-            return Err(Problem::invalid(
-                Some("category".into()),
-                format!(
-                    "a category is the non-empty part of a stream id before its first '-', got {category:?}"
-                ),
-            ));
-        }
-        filter = filter.category(category);
-    }
-    Ok((start, filter))
+    Ok((start, query.log_filter()?))
 }
 
 /// `after` (default 0, or `now`), overridden by a `Last-Event-ID` header; both are
