@@ -18,35 +18,13 @@ pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test"
 /// The MySQL/MariaDB URL used when `--backend mysql` is asked for without a URL.
 pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 
-/// A database Gesta supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Backend {
-    /// Embedded SQLite (a file per measurement).
-    Sqlite,
-    /// PostgreSQL (a schema per measurement).
-    #[value(alias = "postgresql", alias = "pg")]
-    Postgres,
-    /// MySQL or MariaDB (a database per measurement).
-    #[value(alias = "mariadb")]
-    Mysql,
-}
-
-impl Backend {
-    /// The name used in headings.
-    pub fn title(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "SQLite",
-            Backend::Postgres => "PostgreSQL",
-            Backend::Mysql => "MySQL/MariaDB",
-        }
-    }
-}
+pub use gesta_testkit::Engine;
 
 /// One backend to measure, with the server URL for the server backends.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// Which database.
-    pub backend: Backend,
+    pub backend: Engine,
     /// The server's base URL (empty for SQLite); fresh schemas/databases go there.
     pub url: String,
     /// Median round trip of `SELECT 1`, once measured (server backends).
@@ -57,16 +35,16 @@ impl Target {
     /// A raw (driver-level, no Gesta) connection to the database `url` names.
     pub fn raw(&self, url: &str) -> anyhow::Result<Box<dyn RawConn>> {
         match self.backend {
-            Backend::Sqlite => anyhow::bail!("SQLite has no server connection"),
-            Backend::Postgres => Ok(Box::new(crate::pg::PgRaw::connect(url)?)),
-            Backend::Mysql => Ok(Box::new(crate::my::MyRaw::connect(url)?)),
+            Engine::Sqlite => anyhow::bail!("SQLite has no server connection"),
+            Engine::Postgres => Ok(Box::new(crate::pg::PgRaw::connect(url)?)),
+            Engine::Mysql => Ok(Box::new(crate::my::MyRaw::connect(url)?)),
         }
     }
 
     /// The statements the server has executed, over all clients, if it counts them
     /// (MySQL/MariaDB's global `Questions`).
     pub fn server_statements(&self) -> Option<u64> {
-        if self.backend != Backend::Mysql {
+        if self.backend != Engine::Mysql {
             return None;
         }
         let mut conn = mysql_admin(&self.url).ok()?;
@@ -105,7 +83,7 @@ impl Scratch {
     /// Creates a fresh database for `target`; `name` names the SQLite file.
     pub fn new(settings: &Settings, target: &Target, name: &str) -> anyhow::Result<Self> {
         match target.backend {
-            Backend::Sqlite => {
+            Engine::Sqlite => {
                 let dir = settings.tempdir()?;
                 let path = dir.path().join(format!("{name}.db"));
                 Ok(Scratch {
@@ -115,8 +93,8 @@ impl Scratch {
                     _db: None,
                 })
             }
-            Backend::Postgres => Scratch::on(Server::Postgres, &target.url),
-            Backend::Mysql => Scratch::on(Server::Mysql, &target.url),
+            Engine::Postgres => Scratch::on(Server::Postgres, &target.url),
+            Engine::Mysql => Scratch::on(Server::Mysql, &target.url),
         }
     }
 

@@ -3,7 +3,7 @@
 //! (`postgres`, `mariadbd`/`mysqld`) when it runs on this machine. Elsewhere both read
 //! as unknown and the notes leave them out.
 
-use crate::backend::Backend;
+use crate::backend::Engine;
 
 /// Clock ticks per second of `/proc/*/stat` (`USER_HZ`, 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -11,14 +11,14 @@ const TICKS_PER_SECOND: f64 = 100.0;
 /// CPU time at the start of a measurement.
 #[derive(Debug, Clone, Copy)]
 pub struct Meter {
-    backend: Backend,
+    backend: Engine,
     own: Option<u64>,
     server: Option<u64>,
 }
 
 impl Meter {
     /// Reads the counters now.
-    pub fn start(backend: Backend) -> Self {
+    pub fn start(backend: Engine) -> Self {
         Meter {
             backend,
             own: ticks("/proc/self/stat"),
@@ -61,11 +61,11 @@ fn ticks(path: &str) -> Option<u64> {
 }
 
 /// The summed ticks of every process of the database server, if it runs here.
-fn server_ticks(backend: Backend) -> Option<u64> {
+fn server_ticks(backend: Engine) -> Option<u64> {
     let names: &[&str] = match backend {
-        Backend::Sqlite => return None,
-        Backend::Postgres => &["postgres"],
-        Backend::Mysql => &["mariadbd", "mysqld"],
+        Engine::Sqlite => return None,
+        Engine::Postgres => &["postgres"],
+        Engine::Mysql => &["mariadbd", "mysqld"],
     };
     let mut total = None;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn own_cpu_time_is_read_and_grows() {
-        let meter = Meter::start(Backend::Sqlite);
+        let meter = Meter::start(Engine::Sqlite);
         let mut x = 0_u64;
         let started = std::time::Instant::now();
         while started.elapsed() < std::time::Duration::from_millis(300) {

@@ -42,7 +42,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 
-use backend::{Backend, DEFAULT_MYSQL_URL, DEFAULT_POSTGRES_URL, Target};
+use backend::{DEFAULT_MYSQL_URL, DEFAULT_POSTGRES_URL, Engine, Target};
 use report::Report;
 use transfer_sql::Limit;
 
@@ -62,7 +62,7 @@ struct Args {
     /// Backends to measure, comma-separated or repeated (default: sqlite, plus postgres
     /// and mysql when their URL is given).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "BACKEND")]
-    backend: Vec<Backend>,
+    backend: Vec<Engine>,
     /// PostgreSQL server; each measurement gets a fresh schema in its database
     /// [default with --backend postgres: postgres://postgres@127.0.0.1:5432/test].
     #[arg(long, env = "GESTA_BENCH_POSTGRES_URL", value_name = "URL")]
@@ -200,12 +200,12 @@ fn main() -> anyhow::Result<()> {
 fn targets(args: &Args) -> Vec<Target> {
     let mut backends = args.backend.clone();
     if backends.is_empty() {
-        backends.push(Backend::Sqlite);
+        backends.push(Engine::Sqlite);
         if args.postgres_url.is_some() {
-            backends.push(Backend::Postgres);
+            backends.push(Engine::Postgres);
         }
         if args.mysql_url.is_some() {
-            backends.push(Backend::Mysql);
+            backends.push(Engine::Mysql);
         }
     }
     backends.dedup();
@@ -213,12 +213,12 @@ fn targets(args: &Args) -> Vec<Target> {
         .into_iter()
         .map(|backend| {
             let url = match backend {
-                Backend::Sqlite => String::new(),
-                Backend::Postgres => args
+                Engine::Sqlite => String::new(),
+                Engine::Postgres => args
                     .postgres_url
                     .clone()
                     .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned()),
-                Backend::Mysql => args
+                Engine::Mysql => args
                     .mysql_url
                     .clone()
                     .unwrap_or_else(|| DEFAULT_MYSQL_URL.to_owned()),
@@ -241,7 +241,7 @@ fn run_backend(
 ) -> anyhow::Result<Report> {
     let mut header = Vec::new();
     let mut targets = report::common_targets();
-    if target.backend == Backend::Sqlite {
+    if target.backend == Engine::Sqlite {
         header.push(format!(
             "SQLite {} (rusqlite, bundled); fresh database file per measurement, WAL, \
              synchronous=FULL",
@@ -252,7 +252,7 @@ fn run_backend(
             .describe()
             .with_context(|| format!("connecting to {}", target.url))?;
         let what = match target.backend {
-            Backend::Postgres => "schema",
+            Engine::Postgres => "schema",
             _ => "database",
         };
         header.push(format!("{described}; fresh {what} per measurement"));
@@ -265,7 +265,7 @@ fn run_backend(
         ));
         target.round_trip = Some(rtt);
     }
-    if target.backend == Backend::Postgres {
+    if target.backend == Engine::Postgres {
         targets.push(report::Target {
             name: "library, 64 callers (issue: group commit on PostgreSQL)",
             key: "b64",
@@ -279,7 +279,7 @@ fn run_backend(
     let mut report = Report::new(target.backend.title(), header, targets);
     if wants("a") {
         match target.backend {
-            Backend::Sqlite => raw::run(settings, &mut report)?,
+            Engine::Sqlite => raw::run(settings, &mut report)?,
             _ => server::run(settings, &target, &mut report)?,
         }
     }
@@ -292,10 +292,10 @@ fn run_backend(
     if wants("e") {
         replay::run(settings, &target, &mut report)?;
     }
-    if wants("f") && target.backend == Backend::Sqlite {
+    if wants("f") && target.backend == Engine::Sqlite {
         sqlx::run(settings, &mut report)?;
     }
-    if target.backend != Backend::Sqlite {
+    if target.backend != Engine::Sqlite {
         let rtt = target.round_trip(ROUND_TRIPS)?;
         report.note(format!(
             "round trip of `SELECT 1` at the end of this backend's run: median {:.1} µs",

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use rusqlite::params;
 use uuid::Uuid;
 
-use crate::backend::Backend;
+use crate::backend::Engine;
 use crate::report::{Compare, Report, Row};
 use crate::server::{self, A1_CLIENTS, InsertOne};
 use crate::transfer_sql::{self, Run};
@@ -16,7 +16,7 @@ use crate::{Settings, cpu};
 pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
     eprintln!("(a) raw rusqlite ceilings");
     for clients in [1, A1_CLIENTS] {
-        let cpu = cpu::Meter::start(Backend::Sqlite);
+        let cpu = cpu::Meter::start(Engine::Sqlite);
         let run = insert_per_commit(settings, clients).context("(a1) one insert per commit")?;
         let row = a1_row(clients, run);
         report.cpu_note(cpu.note(&row.key, run.commands));
@@ -36,7 +36,7 @@ pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
         ),
     ];
     for (key, savepoints, memory, label) in variants {
-        let cpu = cpu::Meter::start(Backend::Sqlite);
+        let cpu = cpu::Meter::start(Engine::Sqlite);
         let run =
             transfer_batches(settings, savepoints, memory).with_context(|| format!("({key})"))?;
         report.cpu_note(cpu.note(key, run.commands));

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use uuid::Uuid;
 
 use crate::Settings;
-use crate::backend::{Backend, Scratch, Target};
+use crate::backend::{Engine, Scratch, Target};
 use crate::report::{Compare, Report, Row, rate};
 use crate::transfer_sql::{self, account_id, stream_of};
 
@@ -29,7 +29,7 @@ pub fn run(settings: &Settings, target: &Target, report: &mut Report) -> anyhow:
     let fill_rate = |started: Instant| settings.events as f64 / started.elapsed().as_secs_f64();
     let filled;
     let raw_read = match (&scratch.path, target.backend) {
-        (Some(path), Backend::Sqlite) => {
+        (Some(path), Engine::Sqlite) => {
             fill(path, settings.events, settings.accounts).context("filling the replay log")?;
             filled = fill_rate(started);
             eprintln!(
@@ -53,9 +53,9 @@ pub fn run(settings: &Settings, target: &Target, report: &mut Report) -> anyhow:
     };
     let (count, elapsed) = raw_read;
     let driver = match target.backend {
-        Backend::Sqlite => "rusqlite",
-        Backend::Postgres => "postgres crate",
-        Backend::Mysql => "mysql crate",
+        Engine::Sqlite => "rusqlite",
+        Engine::Postgres => "postgres crate",
+        Engine::Mysql => "mysql crate",
     };
     report.add(Row {
         key: "e_raw".into(),

@@ -210,7 +210,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::backend::Backend;
+    use crate::backend::Engine;
     use crate::transfer_sql::OPENING_BALANCE;
 
     /// The server backends CI provides (`GESTA_TEST_POSTGRES_URL`, `GESTA_TEST_MYSQL_URL`,
@@ -219,8 +219,8 @@ mod tests {
     fn servers() -> Vec<Target> {
         let mut targets = Vec::new();
         for (backend, var) in [
-            (Backend::Postgres, "GESTA_TEST_POSTGRES_URL"),
-            (Backend::Mysql, "GESTA_TEST_MYSQL_URL"),
+            (Engine::Postgres, "GESTA_TEST_POSTGRES_URL"),
+            (Engine::Mysql, "GESTA_TEST_MYSQL_URL"),
         ] {
             match std::env::var(var) {
                 Ok(url) => targets.push(Target {

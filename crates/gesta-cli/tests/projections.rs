@@ -16,7 +16,7 @@ use gesta::event::{Position, RecordedEvent};
 use gesta::projection::{Projection, ProjectionOptions, ProjectionStatus};
 use gesta::{App, LogQuery, Migration, Store, StoreOptions, Tx, params};
 use gesta_bank::commands::{Deposit, OpenAccount};
-use gesta_testkit::Backend;
+use gesta_testkit::Engine;
 
 use crate::common::{gesta, on, sqlite_url, stdout};
 
@@ -193,17 +193,17 @@ async fn list_and_rebuild(url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_list_and_rebuild_on_sqlite() {
-    on(Backend::Sqlite, list_and_rebuild).await;
+    on(Engine::Sqlite, list_and_rebuild).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_list_and_rebuild_on_postgres() {
-    on(Backend::Postgres, list_and_rebuild).await;
+    on(Engine::Postgres, list_and_rebuild).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_list_and_rebuild_on_mysql() {
-    on(Backend::Mysql, list_and_rebuild).await;
+    on(Engine::Mysql, list_and_rebuild).await;
 }
 
 #[tokio::test]

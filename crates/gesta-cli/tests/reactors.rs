@@ -14,7 +14,7 @@ use gesta::event::RecordedEvent;
 use gesta::reactor::{Reactor, ReactorOptions};
 use gesta::{LogQuery, Store};
 use gesta_bank::commands::OpenAccount;
-use gesta_testkit::Backend;
+use gesta_testkit::Engine;
 
 use crate::common::{gesta, on, sqlite_url, stdout};
 
@@ -184,17 +184,17 @@ async fn list_retry_and_skip(url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reactors_list_retry_and_skip_on_sqlite() {
-    on(Backend::Sqlite, list_retry_and_skip).await;
+    on(Engine::Sqlite, list_retry_and_skip).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reactors_list_retry_and_skip_on_postgres() {
-    on(Backend::Postgres, list_retry_and_skip).await;
+    on(Engine::Postgres, list_retry_and_skip).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reactors_list_retry_and_skip_on_mysql() {
-    on(Backend::Mysql, list_retry_and_skip).await;
+    on(Engine::Mysql, list_retry_and_skip).await;
 }
 
 /// `gesta copy` carries the reactors' checkpoints and parked events: the reactor on the

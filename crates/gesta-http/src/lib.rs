@@ -101,7 +101,7 @@ impl Api {
     pub fn into_router(self) -> Router {
         let mut registry = Registry::with_prefix("gesta");
         self.store.metrics().register(&mut registry);
-        let lag = routes::projections::Lag::default();
+        let lag = routes::metrics::Lag::default();
         lag.register(&mut registry);
         let state = ApiState {
             store: self.store,
@@ -117,7 +117,7 @@ impl Api {
             )
             .route("/events", get(routes::events::list))
             .merge(routes::subscribe::routes(self.live))
-            .merge(routes::admin::routes())
+            .merge(routes::reactors::routes())
             .merge(routes::projections::routes())
             .route("/healthz", get(routes::health::health))
             .route("/metrics", get(routes::metrics::metrics))

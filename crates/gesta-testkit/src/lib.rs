@@ -1,5 +1,5 @@
 //! Test support shared by Gesta's test suites: a fresh database per test on the
-//! server backends (and on any [`Backend`], SQLite included), and the rule that CI
+//! server backends (and on any [`Engine`], SQLite included), and the rule that CI
 //! never skips a backend silently.
 //!
 //! The servers come from `GESTA_TEST_POSTGRES_URL` and `GESTA_TEST_MYSQL_URL`. When a
@@ -13,17 +13,17 @@
 //! ```
 //!
 //! Suites that run one body on every backend take a [`Database`] from
-//! [`Backend::fresh`]: SQLite is a file in a temporary directory, so that a second
+//! [`Engine::fresh`]: SQLite is a file in a temporary directory, so that a second
 //! process or a reopened store sees the same log.
 
-mod backend;
+mod engine;
 mod mysql;
 mod postgres;
 
 use std::io::Write;
 use std::sync::Once;
 
-pub use backend::{Backend, Database};
+pub use engine::{Database, Engine};
 
 /// A database server the suites can run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::backend::Connection;
 use crate::sql::{FromValue, NamedSql, Params, Placeholder, Row, SqlError, SqlErrorKind};
-use crate::writer::Pending;
+use crate::writer::LogBuffer;
 
 /// Parsed statements by their `:name` text, per connection.
 pub(crate) struct StatementCache {
@@ -58,7 +58,7 @@ impl Session {
 
     /// A transaction handle that writes `pending` log rows before any statement that
     /// concerns the log tables (the writer's handle).
-    pub(crate) fn tx_with<'a>(&'a mut self, pending: &'a mut Pending) -> Tx<'a> {
+    pub(crate) fn tx_with<'a>(&'a mut self, pending: &'a mut LogBuffer) -> Tx<'a> {
         Tx {
             conn: self.conn.as_mut(),
             statements: &mut self.statements,
@@ -80,7 +80,7 @@ impl Session {
 pub struct Tx<'a> {
     conn: &'a mut dyn Connection,
     statements: &'a mut StatementCache,
-    pending: Option<&'a mut Pending>,
+    pending: Option<&'a mut LogBuffer>,
 }
 
 impl<'a> Tx<'a> {
@@ -93,12 +93,12 @@ impl<'a> Tx<'a> {
     }
 
     /// Takes the writer's buffer out (statements then run without the flush check).
-    pub(crate) fn take_pending(&mut self) -> Option<&'a mut Pending> {
+    pub(crate) fn take_pending(&mut self) -> Option<&'a mut LogBuffer> {
         self.pending.take()
     }
 
     /// Puts the writer's buffer back.
-    pub(crate) fn put_pending(&mut self, pending: Option<&'a mut Pending>) {
+    pub(crate) fn put_pending(&mut self, pending: Option<&'a mut LogBuffer>) {
         self.pending = pending;
     }
 

@@ -21,7 +21,7 @@ use gesta::{
     RejectionKind, Store, params,
 };
 use gesta_bank::commands::{Deposit, OpenAccount, Transfer, Withdraw};
-use gesta_testkit::{Backend, Server};
+use gesta_testkit::{Engine, Server};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -380,21 +380,21 @@ async fn transfer_randomly(store: Store, seed: u64) -> (Vec<CommandOutcome>, usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_transfers_conserve_money() {
-    concurrent_transfers(Backend::Sqlite).await;
+    concurrent_transfers(Engine::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_transfers_conserve_money_on_mysql() {
-    concurrent_transfers(Backend::Mysql).await;
+    concurrent_transfers(Engine::Mysql).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_transfers_conserve_money_on_postgres() {
-    concurrent_transfers(Backend::Postgres).await;
+    concurrent_transfers(Engine::Postgres).await;
 }
 
 /// Concurrent transfers on a fresh database of `backend`, unless it is left out.
-async fn concurrent_transfers(backend: Backend) {
+async fn concurrent_transfers(backend: Engine) {
     let Some(db) = backend.fresh() else {
         return;
     };

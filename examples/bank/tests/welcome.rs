@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gesta_testkit::{Backend, Database};
+use gesta_testkit::{Database, Engine};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -28,13 +28,13 @@ const PATIENCE: Duration = Duration::from_secs(60);
 macro_rules! on_every_backend {
     ($($test:ident),+ $(,)?) => {$(
         mod $test {
-            use gesta_testkit::Backend;
+            use gesta_testkit::Engine;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$test(Backend::Sqlite).await }
+            async fn sqlite() { super::$test(Engine::Sqlite).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$test(Backend::Postgres).await }
+            async fn postgres() { super::$test(Engine::Postgres).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() { super::$test(Backend::Mysql).await }
+            async fn mysql() { super::$test(Engine::Mysql).await }
         }
     )+};
 }
@@ -54,7 +54,7 @@ struct Setup {
 
 impl Setup {
     /// `None` when the backend is left out.
-    fn new(backend: Backend) -> Option<Setup> {
+    fn new(backend: Engine) -> Option<Setup> {
         let db = backend.fresh()?;
         let dir = tempfile::tempdir().expect("temp dir");
         let outbox = dir.path().join("outbox.txt");
@@ -259,7 +259,7 @@ async fn until_every_account_has_its_line(server: &Server, outbox: &Path) -> Vec
     lines
 }
 
-async fn killed_mid_burst_then_restarted_every_account_gets_its_line(backend: Backend) {
+async fn killed_mid_burst_then_restarted_every_account_gets_its_line(backend: Engine) {
     let Some(setup) = Setup::new(backend) else {
         return;
     };
@@ -297,7 +297,7 @@ async fn killed_mid_burst_then_restarted_every_account_gets_its_line(backend: Ba
     server.terminate();
 }
 
-async fn clean_runs_write_each_line_once(backend: Backend) {
+async fn clean_runs_write_each_line_once(backend: Engine) {
     let Some(setup) = Setup::new(backend) else {
         return;
     };
@@ -325,7 +325,7 @@ async fn clean_runs_write_each_line_once(backend: Backend) {
     );
 }
 
-async fn two_servers_run_the_reactor_once_and_the_survivor_takes_over(backend: Backend) {
+async fn two_servers_run_the_reactor_once_and_the_survivor_takes_over(backend: Engine) {
     let Some(setup) = Setup::new(backend) else {
         return;
     };

@@ -6,7 +6,7 @@
 
 use std::process::{Command, Output};
 
-use gesta_testkit::Backend;
+use gesta_testkit::Engine;
 use tempfile::TempDir;
 
 /// Runs `gesta ARGS` to the end.
@@ -34,7 +34,7 @@ pub fn sqlite_url(dir: &TempDir, name: &str) -> String {
 
 /// Runs `test` on the URL of a fresh database of `backend`, unless the backend is
 /// left out (`gesta_testkit` says so; under `CI=true` it fails instead).
-pub async fn on(backend: Backend, test: impl AsyncFnOnce(&str)) {
+pub async fn on(backend: Engine, test: impl AsyncFnOnce(&str)) {
     if let Some(db) = backend.fresh() {
         test(db.url()).await;
     }

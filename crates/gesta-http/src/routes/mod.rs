@@ -1,12 +1,12 @@
 //! One module per group of routes.
 
-pub(crate) mod admin;
 pub(crate) mod commands;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod openapi;
 pub(crate) mod projections;
+pub(crate) mod reactors;
 pub(crate) mod streams;
 pub(crate) mod subscribe;
 mod write;
@@ -23,5 +23,5 @@ pub(crate) struct ApiState {
     pub(crate) registry: Arc<Registry>,
     pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
     /// Projections' and reactors' lag, refreshed at each `/metrics` scrape.
-    pub(crate) lag: projections::Lag,
+    pub(crate) lag: metrics::Lag,
 }

@@ -1,18 +1,11 @@
 //! `GET /admin/projections`: every async projection's checkpoint and lag behind the
-//! head; `POST /admin/projections/{name}/rebuild` to empty and replay one. Also the
-//! lag gauges of `/metrics` (`gesta_projection_lag`, `gesta_reactor_lag`), refreshed
-//! at each scrape.
+//! head; `POST /admin/projections/{name}/rebuild` to empty and replay one.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gesta::Store;
 use gesta::projection::ProjectionStatus;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -121,62 +114,5 @@ fn body(status: ProjectionStatus) -> ProjectionBody {
         running: status.running,
         error: status.error,
         rebuild_requested: status.rebuild_requested,
-    }
-}
-
-/// The `name` label of a lag gauge.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Name {
-    name: String,
-}
-
-/// Lag gauges of projections and reactors, one series per name.
-#[derive(Clone, Default)]
-pub(crate) struct Lag {
-    projections: Family<Name, Gauge>,
-    reactors: Family<Name, Gauge>,
-}
-
-impl Lag {
-    /// Registers the gauges as `projection_lag` and `reactor_lag`.
-    pub(crate) fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "projection_lag",
-            "Events between an async projection's checkpoint and the head of the log",
-            self.projections.clone(),
-        );
-        registry.register(
-            "reactor_lag",
-            "Events between a reactor's position and the head of the log",
-            self.reactors.clone(),
-        );
-    }
-
-    /// Reads every projection's and reactor's lag now; a failed read leaves the
-    /// gauges as they were.
-    pub(crate) async fn refresh(&self, store: &Store) {
-        match store.projections().await {
-            Ok(statuses) => set(
-                &self.projections,
-                statuses.into_iter().map(|s| (s.name, s.lag)),
-            ),
-            Err(err) => tracing::warn!(error = %err, "cannot read projections' lag"),
-        }
-        match store.reactors().await {
-            Ok(statuses) => set(
-                &self.reactors,
-                statuses.into_iter().map(|s| (s.name, s.lag)),
-            ),
-            Err(err) => tracing::warn!(error = %err, "cannot read reactors' lag"),
-        }
-    }
-}
-
-fn set(family: &Family<Name, Gauge>, lags: impl Iterator<Item = (String, u64)>) {
-    family.clear();
-    for (name, lag) in lags {
-        family
-            .get_or_create(&Name { name })
-            .set(i64::try_from(lag).unwrap_or(i64::MAX));
     }
 }

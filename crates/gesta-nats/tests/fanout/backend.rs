@@ -1,7 +1,7 @@
 //! The `on_every_backend!` macro that runs each test body on every backend, and the
 //! store the tests open.
 //!
-//! The database comes from `gesta_testkit::Backend::fresh`: SQLite always runs (a file
+//! The database comes from `gesta_testkit::Engine::fresh`: SQLite always runs (a file
 //! in a temporary directory, so that a second process and a restarted store see the
 //! same log); PostgreSQL and MySQL/MariaDB get a fresh schema or database when
 //! `GESTA_TEST_POSTGRES_URL` / `GESTA_TEST_MYSQL_URL` are set; unset, the kit says the
@@ -10,7 +10,7 @@
 use std::future::Future;
 
 use gesta::{App, Store, StoreBuilder};
-use gesta_testkit::{Backend, Database};
+use gesta_testkit::{Database, Engine};
 
 /// Instantiates each test body `$test` (an `async fn(Database)` in the calling module)
 /// once per backend, as `$test::sqlite`, `$test::postgres` and `$test::mysql`.
@@ -25,7 +25,7 @@ macro_rules! on_every_backend {
     (@on $test:ident, $backend:ident, $kind:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $backend() {
-            $crate::backend::run(gesta_testkit::Backend::$kind, super::$test).await;
+            $crate::backend::run(gesta_testkit::Engine::$kind, super::$test).await;
         }
     };
 }
@@ -36,7 +36,7 @@ pub fn builder(url: &str) -> StoreBuilder {
 }
 
 /// Runs `test` on a fresh database of `backend`, unless the backend is left out.
-pub async fn run<F, Fut>(backend: Backend, test: F)
+pub async fn run<F, Fut>(backend: Engine, test: F)
 where
     F: FnOnce(Database) -> Fut,
     Fut: Future<Output = ()>,

@@ -28,7 +28,7 @@ impl Store {
             .copied()
             .unwrap_or("BEGIN");
         let (reply, result) = oneshot::channel();
-        let job = Job::Read(Box::new(move |session: &mut Session| {
+        let job = Job::OnConnection(Box::new(move |session: &mut Session| {
             let _ = reply.send(in_transaction(session, begin, work));
         }));
         self.inner.jobs.send(job).await.map_err(|_| Error::Closed)?;

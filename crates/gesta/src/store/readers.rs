@@ -89,7 +89,7 @@ where
     F: FnOnce(&mut Tx<'_>) -> Result<T, Error> + Send + 'static,
 {
     let (reply, result) = oneshot::channel();
-    let job = Job::Read(Box::new(move |session: &mut Session| {
+    let job = Job::OnConnection(Box::new(move |session: &mut Session| {
         let _ = reply.send(read(&mut session.tx()));
     }));
     jobs.send(job).await.map_err(|_| Error::Closed)?;

@@ -9,11 +9,11 @@ use crate::sql::{SqlError, SqlErrorKind};
 use crate::{Error, ExpectedVersion, Tx, params};
 
 use super::UnitMeta;
-use super::pending::Pending;
+use super::log_buffer::LogBuffer;
 
 /// Appends `events` in order, runs every reducer on each, and sets stream versions.
 /// `first_expected` (direct appends) overrides the first event's expected version.
-/// The rows go to the writer's buffer ([`Pending`]) and reach the tables in
+/// The rows go to the writer's buffer ([`LogBuffer`]) and reach the tables in
 /// multi-row statements.
 pub(super) fn append(
     tx: &mut Tx<'_>,
@@ -110,7 +110,7 @@ pub(super) fn buffer(tx: &mut Tx<'_>, event: RecordedEvent) -> Result<(), Error>
 /// without flushing it).
 fn with_pending<T>(
     tx: &mut Tx<'_>,
-    f: impl FnOnce(&mut Pending, &mut Tx<'_>) -> Result<T, Error>,
+    f: impl FnOnce(&mut LogBuffer, &mut Tx<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let pending = tx.take_pending().ok_or_else(|| {
         Error::Database(SqlError::new(

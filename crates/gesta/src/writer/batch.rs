@@ -23,7 +23,7 @@ pub(crate) struct Writer {
     pub(super) metrics: Arc<StoreMetrics>,
     pub(super) committed: watch::Sender<Position>,
     pub(super) live: tokio::sync::broadcast::Sender<super::LiveBatch>,
-    pub(super) pending: super::Pending,
+    pub(super) pending: super::LogBuffer,
 }
 
 type Reply = oneshot::Sender<Result<CommandOutcome, Error>>;
@@ -51,7 +51,7 @@ impl Writer {
         for job in batch.drain(..) {
             match job {
                 Job::Unit(unit) => units.push(unit),
-                Job::Read(read) => read(&mut self.session),
+                Job::OnConnection(read) => read(&mut self.session),
                 Job::Rebuild(reply) => {
                     let _ = reply.send(self.rebuild());
                 }

@@ -33,7 +33,7 @@ pub struct ImportBatch {
 impl Writer {
     /// Imports `batch` in one transaction; all or nothing.
     ///
-    /// The rows go through the writer's buffer ([`super::Pending`]), so they reach the
+    /// The rows go through the writer's buffer ([`super::LogBuffer`]), so they reach the
     /// tables in multi-row statements, as a batch of commands does.
     pub(super) fn import(&mut self, batch: ImportBatch) -> Result<u64, Error> {
         self.pending.forget();

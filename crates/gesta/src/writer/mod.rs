@@ -9,8 +9,8 @@ mod batch;
 mod checkpoints;
 mod idempotency;
 mod import;
+mod log_buffer;
 mod migrate;
-mod pending;
 mod rebuild;
 
 pub(crate) use idempotency::MAX_KEY_LEN;
@@ -30,7 +30,7 @@ use crate::metrics::StoreMetrics;
 use crate::tx::Session;
 use crate::{Error, ExpectedVersion};
 
-pub(crate) use pending::Pending;
+pub(crate) use log_buffer::LogBuffer;
 pub(crate) use unit::UnitMeta;
 
 /// What a unit of work produces its events from.
@@ -54,13 +54,14 @@ pub(crate) struct Unit {
     pub(crate) reply: oneshot::Sender<Result<CommandOutcome, Error>>,
 }
 
-/// A read run on the writer's connection (for backends without separate readers).
-pub(crate) type ReadJob = Box<dyn FnOnce(&mut Session) + Send>;
+/// Work run on the writer's connection between batches: reads where the backend has
+/// no separate readers, and the small transactions of `Store::write_aside`.
+pub(crate) type ConnectionJob = Box<dyn FnOnce(&mut Session) + Send>;
 
 /// Everything the writer thread can be asked to do.
 pub(crate) enum Job {
     Unit(Unit),
-    Read(ReadJob),
+    OnConnection(ConnectionJob),
     Rebuild(oneshot::Sender<Result<u64, Error>>),
     Import(ImportBatch, oneshot::Sender<Result<u64, Error>>),
 }
@@ -102,7 +103,7 @@ pub(crate) fn spawn(
         metrics,
         committed,
         live,
-        pending: Pending::new(dialect),
+        pending: LogBuffer::new(dialect),
     };
     writer.catch_up()?;
     std::thread::Builder::new()

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::app::Note;
 use crate::check::{self, append, noted, sid, wrong_version};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(
     exact_version,
@@ -27,7 +27,7 @@ fn positions(outcome: &gesta::CommandOutcome) -> Vec<u64> {
     outcome.events.iter().map(|e| e.position.0).collect()
 }
 
-async fn exact_version(b: Backend) {
+async fn exact_version(b: TestDb) {
     let store = b.open().await;
     let first = append(
         &store,
@@ -93,7 +93,7 @@ async fn exact_version(b: Backend) {
     assert!(matches!(missing, Err(Error::StreamNotFound(_))));
 }
 
-async fn no_stream(b: Backend) {
+async fn no_stream(b: TestDb) {
     let store = b.open().await;
     let created = append(
         &store,
@@ -131,7 +131,7 @@ async fn no_stream(b: Backend) {
     check::read_model_matches_log(&store, &log).await;
 }
 
-async fn stream_exists(b: Backend) {
+async fn stream_exists(b: TestDb) {
     let store = b.open().await;
     let absent = append(
         &store,
@@ -163,7 +163,7 @@ async fn stream_exists(b: Backend) {
     assert_eq!(check::gap_free_log(&store).await.len(), 3);
 }
 
-async fn any_version(b: Backend) {
+async fn any_version(b: TestDb) {
     let store = b.open().await;
     for (round, tag) in ["a", "b", "c"].into_iter().enumerate() {
         let outcome = append(
@@ -182,7 +182,7 @@ async fn any_version(b: Backend) {
 }
 
 /// Handlers state expected versions on their events; a mismatch fails the command.
-async fn command_expected_version(b: Backend) {
+async fn command_expected_version(b: TestDb) {
     let store = b.open().await;
     let open = Note::new("acct-1", "open", 2).expect(ExpectedVersion::NoStream);
     assert_eq!(
@@ -211,7 +211,7 @@ async fn command_expected_version(b: Backend) {
     check::read_model_matches_log(&store, &log).await;
 }
 
-async fn generated_ids_are_v7(b: Backend) {
+async fn generated_ids_are_v7(b: TestDb) {
     let store = b.open().await;
     let dispatched = store.dispatch(Note::new("ids-1", "a", 3)).await.unwrap();
     let appended = append(
@@ -239,7 +239,7 @@ async fn generated_ids_are_v7(b: Backend) {
     check::outcome_in_log(&appended, &log);
 }
 
-async fn client_ids_are_kept(b: Backend) {
+async fn client_ids_are_kept(b: TestDb) {
     let store = b.open().await;
     let v4 = EventId(Uuid::new_v4());
     let v7 = EventId(Uuid::now_v7());
@@ -256,7 +256,7 @@ async fn client_ids_are_kept(b: Backend) {
     assert_eq!(stored, [v4, outcome.events[1].id, v7]);
 }
 
-async fn duplicate_event_id(b: Backend) {
+async fn duplicate_event_id(b: TestDb) {
     let store = b.open().await;
     let taken = EventId(Uuid::new_v4());
     let events = vec![noted("dup-1", "a", 1)[0].clone().with_id(taken)];

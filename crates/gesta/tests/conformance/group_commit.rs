@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::app::{Mode, Note};
 use crate::check::{self, sid, wrong_version};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(
     failures_are_isolated,
@@ -74,7 +74,7 @@ fn check_result(i: usize, result: &Result<CommandOutcome, Error>) {
     }
 }
 
-async fn failures_are_isolated(b: Backend) {
+async fn failures_are_isolated(b: TestDb) {
     let store = b.open().await;
     // Keep the writer busy so the commands below queue up behind it; the writer then
     // takes all of them (up to `max_batch`) into one transaction.
@@ -119,7 +119,7 @@ async fn failures_are_isolated(b: Backend) {
 
 /// The reducer refuses the last of three events: the first two, already applied to the
 /// read model, are rolled back with the command.
-async fn reducer_failure_rolls_back_command(b: Backend) {
+async fn reducer_failure_rolls_back_command(b: TestDb) {
     let store = b.open().await;
     let poisoned = Note::new("p-1", "bad", 3).mode(Mode::PoisonReducer);
     let err = store.dispatch(poisoned).await.unwrap_err();
@@ -151,7 +151,7 @@ async fn reducer_failure_rolls_back_command(b: Backend) {
 
 /// Commands run one after another even inside one batch: of many concurrent creations
 /// of one stream, exactly one wins; every other sees it and conflicts.
-async fn commands_see_earlier_commands(b: Backend) {
+async fn commands_see_earlier_commands(b: TestDb) {
     let store = b.open().await;
     let mut tasks = JoinSet::new();
     for i in 0..40 {

@@ -14,7 +14,7 @@ use std::sync::Once;
 use gesta::{Store, StoreBuilder, StoreOptions};
 use gesta_testkit::{Database, Server};
 
-/// Instantiates each test body `$test` (an `async fn(Backend)` in the calling module)
+/// Instantiates each test body `$test` (an `async fn(TestDb)` in the calling module)
 /// once per backend, as `$test::sqlite_memory`, `$test::sqlite_file`, ...
 macro_rules! conformance {
     ($($test:ident),+ $(,)?) => {$(
@@ -59,35 +59,35 @@ impl Kind {
 
 /// One provisioned backend: a database URL no other test uses.
 #[derive(Debug)]
-pub struct Backend {
+pub struct TestDb {
     kind: Kind,
     url: String,
     /// The SQLite file or server database behind `url`; `None` for `sqlite::memory:`.
     _db: Option<Database>,
 }
 
-impl Backend {
+impl TestDb {
     /// A fresh database of `kind`, or why it is left out.
-    fn provision(kind: Kind) -> Result<Backend, String> {
+    fn provision(kind: Kind) -> Result<TestDb, String> {
         let backend = match kind {
             Kind::SqliteMemory => {
                 let url = "sqlite::memory:".to_owned();
-                return Ok(Backend {
+                return Ok(TestDb {
                     kind,
                     url,
                     _db: None,
                 });
             }
-            Kind::SqliteFile => gesta_testkit::Backend::Sqlite,
-            Kind::Postgres => gesta_testkit::Backend::Postgres,
-            Kind::Mysql => gesta_testkit::Backend::Mysql,
+            Kind::SqliteFile => gesta_testkit::Engine::Sqlite,
+            Kind::Postgres => gesta_testkit::Engine::Postgres,
+            Kind::Mysql => gesta_testkit::Engine::Mysql,
         };
         let db = backend.fresh().ok_or_else(|| {
             let var = backend.server().map_or("its variable", Server::env_var);
             format!("set {var} to run it")
         })?;
         let url = db.url().to_owned();
-        Ok(Backend {
+        Ok(TestDb {
             kind,
             url,
             _db: Some(db),
@@ -99,7 +99,7 @@ impl Backend {
         self.kind.name()
     }
 
-    /// Whether a store opened again on [`Backend::url`] sees what an earlier one wrote.
+    /// Whether a store opened again on [`TestDb::url`] sees what an earlier one wrote.
     pub fn survives_reopen(&self) -> bool {
         self.kind != Kind::SqliteMemory
     }
@@ -140,10 +140,10 @@ impl Backend {
 /// Runs `test` on a fresh backend of `kind`, or reports that the backend is left out.
 pub async fn run<F, Fut>(kind: Kind, test: F)
 where
-    F: FnOnce(Backend) -> Fut,
+    F: FnOnce(TestDb) -> Fut,
     Fut: Future<Output = ()>,
 {
-    match Backend::provision(kind) {
+    match TestDb::provision(kind) {
         Ok(backend) => test(backend).await,
         Err(why) => left_out(kind, &why),
     }

@@ -5,7 +5,7 @@ use tokio::task::JoinSet;
 
 use crate::app::{Mode, Note, Other};
 use crate::check::{self, noted, sid};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(
     retry_replays_outcome,
@@ -35,7 +35,7 @@ fn is_replay_of(replay: &CommandOutcome, first: &CommandOutcome) {
     }
 }
 
-async fn retry_replays_outcome(b: Backend) {
+async fn retry_replays_outcome(b: TestDb) {
     let store = b.open().await;
     let note = Note::new("idem-1", "a", 2);
     let first = store
@@ -66,7 +66,7 @@ async fn retry_replays_outcome(b: Backend) {
     assert_eq!(check::gap_free_log(&store).await.len(), 4);
 }
 
-async fn retry_of_empty_outcome(b: Backend) {
+async fn retry_of_empty_outcome(b: TestDb) {
     let store = b.open().await;
     let first = store.dispatch_with(Note::new("idem-2", "none", 0), keyed("k-0"));
     let first = first.await.unwrap();
@@ -76,7 +76,7 @@ async fn retry_of_empty_outcome(b: Backend) {
 }
 
 /// Retries racing each other (likely in the same batch): one runs, the rest replay it.
-async fn concurrent_retries(b: Backend) {
+async fn concurrent_retries(b: TestDb) {
     let store = b.open().await;
     let mut tasks = JoinSet::new();
     for _ in 0..30 {
@@ -96,7 +96,7 @@ async fn concurrent_retries(b: Backend) {
     assert_eq!(check::gap_free_log(&store).await.len(), 3);
 }
 
-async fn key_reused_by_other_command(b: Backend) {
+async fn key_reused_by_other_command(b: TestDb) {
     let store = b.open().await;
     store
         .dispatch_with(Note::new("idem-4", "a", 1), keyed("k-4"))
@@ -122,7 +122,7 @@ async fn key_reused_by_other_command(b: Backend) {
 }
 
 /// A refused, failed or panicking command stores no outcome: the key stays free.
-async fn failed_command_keeps_key(b: Backend) {
+async fn failed_command_keeps_key(b: TestDb) {
     let store = b.open().await;
     for mode in [Mode::Reject, Mode::Fail, Mode::Panic, Mode::PoisonReducer] {
         let note = Note::new("idem-6", "bad", 1).mode(mode);
@@ -142,7 +142,7 @@ async fn failed_command_keeps_key(b: Backend) {
     assert_eq!(check::gap_free_log(&store).await.len(), 1);
 }
 
-async fn direct_append_retry(b: Backend) {
+async fn direct_append_retry(b: TestDb) {
     let store = b.open().await;
     let request = gesta::AppendRequest {
         stream_id: sid("idem-7"),

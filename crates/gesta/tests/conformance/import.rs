@@ -7,7 +7,7 @@ use gesta::{Error, ExpectedVersion, ImportBatch, LogQuery, MAX_PAGE, Store, Stor
 
 use crate::app::Note;
 use crate::check::{self, append, noted};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(
     imported_events_continue_the_log_as_recorded,
@@ -52,7 +52,7 @@ fn batch(events: &[RecordedEvent]) -> ImportBatch {
 /// the target's log is the source's, field by field; its read model matches; stream
 /// versions continue (an append expecting the imported version succeeds); keys are
 /// stored once.
-async fn imported_events_continue_the_log_as_recorded(b: Backend) {
+async fn imported_events_continue_the_log_as_recorded(b: TestDb) {
     let log = source(300).await;
     assert_eq!(log.len(), 900);
     let store = b.open().await;
@@ -96,7 +96,7 @@ async fn imported_events_continue_the_log_as_recorded(b: Backend) {
 
 /// A batch starting past the target's head, or with a stream version that skips one,
 /// is refused with `ImportMismatch` and leaves the target as it was.
-async fn a_batch_that_does_not_continue_the_log_changes_nothing(b: Backend) {
+async fn a_batch_that_does_not_continue_the_log_changes_nothing(b: TestDb) {
     let log = source(20).await;
     let store = b.open().await;
     store.import(batch(&log[..30])).await.expect("first 30");
@@ -123,7 +123,7 @@ async fn a_batch_that_does_not_continue_the_log_changes_nothing(b: Backend) {
 
 /// An id used twice in a batch, or by an event already in the log, is refused with
 /// `DuplicateEventId` naming it, and nothing of the batch is written.
-async fn a_reused_event_id_changes_nothing(b: Backend) {
+async fn a_reused_event_id_changes_nothing(b: TestDb) {
     let log = source(100).await;
     let store = b.open().await;
     store.import(batch(&log[..240])).await.expect("first 240");

@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 
 use crate::app::{Mode, Note};
 use crate::check::{self, sid};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(
     deadline_in_sql,
@@ -19,7 +19,7 @@ conformance!(
 
 /// A handler stuck in SQL is interrupted at its deadline; the writer then serves the
 /// commands queued behind it.
-async fn deadline_in_sql(b: Backend) {
+async fn deadline_in_sql(b: TestDb) {
     let deadline = Duration::from_millis(300);
     let store = b
         .open_with(StoreOptions::default().command_deadline(deadline))
@@ -71,7 +71,7 @@ async fn deadline_in_sql(b: Backend) {
 }
 
 /// A reducer stuck in SQL is interrupted at the deadline too, and reported as such.
-async fn deadline_in_reducer(b: Backend) {
+async fn deadline_in_reducer(b: TestDb) {
     let deadline = Duration::from_millis(300);
     let store = b
         .open_with(StoreOptions::default().command_deadline(deadline))
@@ -100,7 +100,7 @@ async fn deadline_in_reducer(b: Backend) {
 }
 
 /// A handler that overruns its deadline outside SQL is rolled back when it returns.
-async fn deadline_in_handler(b: Backend) {
+async fn deadline_in_handler(b: TestDb) {
     let deadline = Duration::from_millis(100);
     let store = b
         .open_with(StoreOptions::default().command_deadline(deadline))
@@ -122,7 +122,7 @@ async fn deadline_in_handler(b: Backend) {
 
 /// With a queue of one and a slow handler, callers that find no room in time get
 /// `Overloaded`; everything acknowledged is in the log, nothing else is.
-async fn backpressure(b: Backend) {
+async fn backpressure(b: TestDb) {
     // One command per batch, each taking 100 ms, a queue of one and 10 ms of patience:
     // of 24 callers arriving together, most must be told to back off, even on a
     // loaded machine that schedules them slowly.

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::app::Note;
 use crate::check::{self, append, noted};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(
     handlers_see_their_batch_in_the_log_tables,
@@ -55,7 +55,7 @@ fn look(tx: &mut Tx<'_>, cmd: Look) -> Result<Vec<NewEvent>, HandlerError> {
 
 /// Commands queued behind a slow one share a batch; each must see the events and
 /// stream versions of all commands before it, although those rows are still buffered.
-async fn handlers_see_their_batch_in_the_log_tables(b: Backend) {
+async fn handlers_see_their_batch_in_the_log_tables(b: TestDb) {
     let store = b
         .builder_for(App::new("look").command(look))
         .open()
@@ -92,7 +92,7 @@ async fn handlers_see_their_batch_in_the_log_tables(b: Backend) {
 
 /// PostgreSQL's `jsonb` cannot hold `\u0000`; every backend refuses it alike, and
 /// nothing is written. An escaped backslash followed by `u0000` is ordinary text.
-async fn nul_escapes_are_refused_everywhere(b: Backend) {
+async fn nul_escapes_are_refused_everywhere(b: TestDb) {
     let store = b.open().await;
     let nul =
         NewEvent::new("nul-1", "Odd", &serde_json::json!({ "text": "a\u{0}b" })).expect("event");
@@ -116,7 +116,7 @@ async fn nul_escapes_are_refused_everywhere(b: Backend) {
 
 /// Two stores (as two processes would) write the same stream in turns: each must see
 /// the other's versions, never a stale cached one, and the log stays gap-free.
-async fn two_stores_share_one_log(b: Backend) {
+async fn two_stores_share_one_log(b: TestDb) {
     if !b.survives_reopen() {
         return b.not_applicable(
             "two_stores_share_one_log",

@@ -1,5 +1,5 @@
 //! The store conformance suite: every test body is written once, as an
-//! `async fn(Backend)`, and instantiated once per backend by [`conformance!`]
+//! `async fn(TestDb)`, and instantiated once per backend by [`conformance!`]
 //! (like ripgrep's `rgtest!`). A behaviour that differs between backends is a bug.
 //!
 //! Run it with `cargo test -p gesta --test conformance`; one backend only with a

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::app::Note;
 use crate::check::{self, append, noted, sid};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(defaults_to_command_id, from_context, direct_appends);
 
@@ -19,7 +19,7 @@ async fn stored(store: &gesta::Store, stream: &str) -> Vec<RecordedEvent> {
         .unwrap()
 }
 
-async fn defaults_to_command_id(b: Backend) {
+async fn defaults_to_command_id(b: TestDb) {
     let store = b.open().await;
     let first = store.dispatch(Note::new("meta-1", "a", 2)).await.unwrap();
     let second = store.dispatch(Note::new("meta-1", "b", 1)).await.unwrap();
@@ -37,7 +37,7 @@ async fn defaults_to_command_id(b: Backend) {
     check::outcome_in_log(&first, &check::gap_free_log(&store).await);
 }
 
-async fn from_context(b: Backend) {
+async fn from_context(b: TestDb) {
     let store = b.open().await;
     let mut ctx = Context {
         correlation_id: Some("corr-1".into()),
@@ -68,7 +68,7 @@ async fn from_context(b: Backend) {
     assert_eq!(meta.causation_id.as_deref(), Some(id.as_str()));
 }
 
-async fn direct_appends(b: Backend) {
+async fn direct_appends(b: TestDb) {
     let store = b.open().await;
     let outcome = append(
         &store,

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::app::Note;
 use crate::check::{self, sid};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(custom_middleware, enrich_metadata);
 
@@ -37,7 +37,7 @@ impl Middleware for Gatekeeper {
     }
 }
 
-async fn custom_middleware(b: Backend) {
+async fn custom_middleware(b: TestDb) {
     let store = b.builder().middleware(Gatekeeper).open().await.unwrap();
     let outcome = store.dispatch(Note::new("mw-1", "fine", 1)).await.unwrap();
     assert_eq!(
@@ -78,7 +78,7 @@ async fn custom_middleware(b: Backend) {
 
 /// `EnrichMetadata` adds its fields but never overwrites what an earlier middleware
 /// or the caller put there.
-async fn enrich_metadata(b: Backend) {
+async fn enrich_metadata(b: TestDb) {
     let enrich = EnrichMetadata::new()
         .with("service", "conformance")
         .with("tenant", "nobody")

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::Note;
 use crate::check::{append, noted, sid};
-use crate::harness::{Backend, Kind, run};
+use crate::harness::{Kind, TestDb, run};
 
-/// Backend-specific behaviour, on a fresh MySQL/MariaDB database when
+/// TestDb-specific behaviour, on a fresh MySQL/MariaDB database when
 /// `GESTA_TEST_MYSQL_URL` is set.
 macro_rules! on_mysql {
     ($($test:ident),+ $(,)?) => {$(
@@ -37,7 +37,7 @@ on_mysql!(
 
 /// Integers, reals, DECIMAL, text, dates, bytes, booleans and JSON come back as the
 /// same `Value`s SQLite gives; parameters bind into any column type.
-async fn values_read_back_by_column_type(b: Backend) {
+async fn values_read_back_by_column_type(b: TestDb) {
     let store = b.open().await;
     let rows = store
         .query(
@@ -65,7 +65,7 @@ async fn values_read_back_by_column_type(b: Backend) {
 }
 
 /// `||` concatenates, `"x"` names a column, a backslash is a plain character.
-async fn ansi_sql_spellings(b: Backend) {
+async fn ansi_sql_spellings(b: TestDb) {
     let store = b.open().await;
     let rows = store
         .query(
@@ -81,7 +81,7 @@ async fn ansi_sql_spellings(b: Backend) {
 }
 
 /// Stream ids differing only in case or trailing spaces are different streams.
-async fn keys_are_exact(b: Backend) {
+async fn keys_are_exact(b: TestDb) {
     let store = b.open().await;
     for stream in ["a", "A", "a "] {
         let first = append(
@@ -100,7 +100,7 @@ async fn keys_are_exact(b: Backend) {
     }
 }
 
-async fn durability_is_reported(b: Backend) {
+async fn durability_is_reported(b: TestDb) {
     let store = b.open().await;
     let durability = store.health().durability;
     assert!(durability.durable, "{}", durability.detail);
@@ -114,7 +114,7 @@ async fn durability_is_reported(b: Backend) {
 }
 
 /// Reads run in read-only transactions, as on a SQLite file.
-async fn queries_cannot_write(b: Backend) {
+async fn queries_cannot_write(b: TestDb) {
     let store = b.open().await;
     let write = store.query(
         "INSERT INTO tallies (stream_id, events) VALUES ('x', 1)",
@@ -143,7 +143,7 @@ fn set_level(tx: &mut Tx<'_>, cmd: SetLevel) -> Result<Vec<NewEvent>, HandlerErr
 
 /// `CHECK` constraints hold and fail with a constraint violation; a duplicate key
 /// is a unique violation.
-async fn check_constraints_are_enforced(b: Backend) {
+async fn check_constraints_are_enforced(b: TestDb) {
     let app = App::new("checks")
         .migration(Migration::new(
             "0001_levels",
@@ -167,7 +167,7 @@ async fn check_constraints_are_enforced(b: Backend) {
 
 /// After the server drops every connection of the store, the next command and the
 /// next query still succeed: connections are replaced at the next transaction.
-async fn lost_connections_are_replaced(b: Backend) {
+async fn lost_connections_are_replaced(b: TestDb) {
     let store = b.open().await;
     store.dispatch(Note::new("s-1", "before", 1)).await.unwrap();
     let rows = store.query("SELECT DATABASE() AS db", params! {}).await;

@@ -10,7 +10,7 @@ use gesta::projection::{Projection, ProjectionStatus};
 use gesta::{App, HandlerError, LogQuery, Migration, Store, StoreOptions, Tx, params};
 
 use crate::app::Note;
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 /// How long any wait of the projection tests may take.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -59,7 +59,7 @@ pub fn count_event(
 }
 
 /// Opens [`app`] on `b`, polling often, with `projection` if any.
-pub async fn open(b: &Backend, projection: Option<Projection>) -> Store {
+pub async fn open(b: &TestDb, projection: Option<Projection>) -> Store {
     let options = StoreOptions::default().poll_interval(Duration::from_millis(20));
     let mut builder = b.builder_for(app()).options(options);
     if let Some(projection) = projection {

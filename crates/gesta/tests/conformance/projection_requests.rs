@@ -13,7 +13,7 @@ use gesta::event::RecordedEvent;
 use gesta::projection::{Projection, ProjectionOptions, ProjectionStatus};
 use gesta::{App, Store, Tx, params};
 
-use crate::harness::Backend;
+use crate::harness::TestDb;
 use crate::projected::{count_event, expected, keep, open, projected, status, until, write};
 
 conformance!(
@@ -60,7 +60,7 @@ async fn performed_and_caught_up(store: &Store) -> ProjectionStatus {
 
 /// A store of another application on the same database, that does not register the
 /// projection (as the CLI does); on a private in-memory database, `store` itself.
-async fn operator(b: &Backend, store: &Store) -> Store {
+async fn operator(b: &TestDb, store: &Store) -> Store {
     if !b.survives_reopen() {
         return store.clone();
     }
@@ -74,7 +74,7 @@ async fn operator(b: &Backend, store: &Store) -> Store {
 /// another store while it runs: its tables are emptied and the log replayed, events
 /// written meanwhile included. Requested again, it replays the whole log once more
 /// into the same content.
-async fn a_request_is_performed_by_the_running_projection_and_replays_the_log(b: Backend) {
+async fn a_request_is_performed_by_the_running_projection_and_replays_the_log(b: TestDb) {
     let probe = Probe::default();
     probe.double.store(true, Ordering::SeqCst);
     let store = open(&b, Some(counting(&probe))).await;
@@ -110,7 +110,7 @@ async fn a_request_is_performed_by_the_running_projection_and_replays_the_log(b:
 /// and checkpoint stay as they are, and it shows in the statuses of the one
 /// projection, not as a projection or reactor of its own); the next store that runs
 /// the projection performs it before anything else.
-async fn a_request_made_while_nothing_runs_it_is_performed_at_the_next_start(b: Backend) {
+async fn a_request_made_while_nothing_runs_it_is_performed_at_the_next_start(b: TestDb) {
     if !b.survives_reopen() {
         return b.not_applicable(
             "a_request_made_while_nothing_runs_it",
@@ -156,7 +156,7 @@ async fn a_request_made_while_nothing_runs_it_is_performed_at_the_next_start(b: 
 
 /// A name with no checkpoint in the database that is not registered in the store is
 /// refused with a typed error, and no row is written.
-async fn a_request_for_an_unknown_projection_is_refused_and_writes_nothing(b: Backend) {
+async fn a_request_for_an_unknown_projection_is_refused_and_writes_nothing(b: TestDb) {
     let store = open(&b, None).await;
     write(&store, 1).await;
     let rows = |store: Store| async move {

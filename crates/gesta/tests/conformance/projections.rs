@@ -13,7 +13,7 @@ use gesta::projection::{Projection, ProjectionOptions, ProjectionStatus};
 use gesta::{HandlerError, LogQuery, Store, Tx};
 
 use crate::app::Note;
-use crate::harness::Backend;
+use crate::harness::TestDb;
 use crate::projected::{
     PATIENCE, app, count, count_event, expected, keep, open, projected, status, until, write,
 };
@@ -59,7 +59,7 @@ async fn caught_up(store: &Store, name: &str) -> ProjectionStatus {
 /// History written before the projection existed is applied, then live events as they
 /// commit; the projection's tables match the log exactly. A stopped projection is
 /// reported behind the head by the events written since.
-async fn catches_up_on_history_follows_live_events_and_reports_lag(b: Backend) {
+async fn catches_up_on_history_follows_live_events_and_reports_lag(b: TestDb) {
     if b.survives_reopen() {
         let before = open(&b, None).await;
         write(&before, 5).await;
@@ -96,7 +96,7 @@ async fn catches_up_on_history_follows_live_events_and_reports_lag(b: Backend) {
 /// A projection applying slow batches dies with its runtime in the middle of the log.
 /// The next store resumes from the checkpoint and the counts match the log exactly:
 /// each batch was applied with its checkpoint, or not at all.
-async fn resumes_after_a_crash_without_applying_any_event_twice(b: Backend) {
+async fn resumes_after_a_crash_without_applying_any_event_twice(b: TestDb) {
     if !b.survives_reopen() {
         return b.not_applicable(
             "resumes_after_a_crash",
@@ -148,7 +148,7 @@ async fn resumes_after_a_crash_without_applying_any_event_twice(b: Backend) {
 /// A projection that counted wrongly is rebuilt: its tables are emptied and the log
 /// replayed into them. Rebuilding the inline read models neither resets its
 /// checkpoint nor touches its tables.
-async fn rebuild_replays_into_emptied_tables_and_read_model_rebuilds_leave_it_alone(b: Backend) {
+async fn rebuild_replays_into_emptied_tables_and_read_model_rebuilds_leave_it_alone(b: TestDb) {
     let double = Arc::new(AtomicBool::new(true));
     let store = open(
         &b,
@@ -185,7 +185,7 @@ async fn rebuild_replays_into_emptied_tables_and_read_model_rebuilds_leave_it_al
 
 /// Two stores over one database register the same projection and both write; one
 /// applies it, the other takes over when it stops; every event is counted once.
-async fn over_one_database_every_event_is_applied_once(b: Backend) {
+async fn over_one_database_every_event_is_applied_once(b: TestDb) {
     if !b.survives_reopen() {
         return b.not_applicable("over_one_database", "an in-memory database is private");
     }
@@ -219,7 +219,7 @@ async fn over_one_database_every_event_is_applied_once(b: Backend) {
 /// While the function fails on an event, the batch is rolled back and retried: the
 /// checkpoint stays before it, the lag and the error show, nothing after it is
 /// applied. Once it succeeds, the projection catches up and the error is cleared.
-async fn a_failing_event_stops_it_with_the_error_shown_until_it_succeeds(b: Backend) {
+async fn a_failing_event_stops_it_with_the_error_shown_until_it_succeeds(b: TestDb) {
     let broken = Arc::new(AtomicBool::new(true));
     let fails = Arc::clone(&broken);
     let projection = Projection::new("p", &["projected"], keep(), move |tx, event| {

@@ -12,7 +12,7 @@ use gesta::{LogQuery, Store, StoreOptions};
 use tokio::task::JoinSet;
 
 use crate::app::{Note, Noted};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(
     delivers_matching_events_in_order_and_keeps_its_checkpoint_current,
@@ -107,7 +107,7 @@ impl Fail {
 }
 
 /// A store of the suite's app with `reactors`, noticing other stores' commits fast.
-async fn open_with(b: &Backend, reactors: Vec<Reactor>) -> Store {
+async fn open_with(b: &TestDb, reactors: Vec<Reactor>) -> Store {
     let options = StoreOptions::default().poll_interval(Duration::from_millis(20));
     let mut builder = b.builder().options(options);
     for reactor in reactors {
@@ -147,7 +147,7 @@ async fn until_status(
 /// the `keep` category gets exactly its events, once each, in log order; an unfiltered
 /// one gets all of them. Both checkpoints then reach the head (the filtered one's too,
 /// past events it never saw), with no lag.
-async fn delivers_matching_events_in_order_and_keeps_its_checkpoint_current(b: Backend) {
+async fn delivers_matching_events_in_order_and_keeps_its_checkpoint_current(b: TestDb) {
     let (kept, all) = (Calls::default(), Calls::default());
     let store = open_with(
         &b,
@@ -193,7 +193,7 @@ async fn delivers_matching_events_in_order_and_keeps_its_checkpoint_current(b: B
 /// After a clean stop the next store goes on exactly where the first stopped. After a
 /// crash (the runtime dies, nothing is flushed) the next store delivers again only the
 /// events since the last checkpoint: none is lost.
-async fn resumes_from_its_checkpoint_after_a_clean_stop_and_after_a_crash(b: Backend) {
+async fn resumes_from_its_checkpoint_after_a_clean_stop_and_after_a_crash(b: TestDb) {
     if !b.survives_reopen() {
         return b.not_applicable(
             "resumes_from_its_checkpoint",
@@ -242,7 +242,7 @@ async fn resumes_from_its_checkpoint_after_a_clean_stop_and_after_a_crash(b: Bac
 /// Opens a store whose reactor never writes its checkpoint on its own, on a runtime
 /// of its own; writes `n` events, waits until they are delivered, and drops the
 /// runtime (the reactor's task dies without a word, as in a crash).
-async fn crash_after(b: &Backend, calls: &Calls, n: u32) {
+async fn crash_after(b: &TestDb, calls: &Calls, n: u32) {
     let reactor = calls
         .reactor("r", LogQuery::default(), Fail::default())
         .options(fast().checkpoint(1_000_000, Duration::from_secs(3600)));
@@ -267,7 +267,7 @@ async fn crash_after(b: &Backend, calls: &Calls, n: u32) {
 /// An event the reactor keeps failing is tried `max_attempts` times with doubling
 /// waits, then parked with its error; the reactor goes on with the next event, and
 /// the checkpoint moves past the parked one.
-async fn failing_events_are_retried_with_backoff_then_parked(b: Backend) {
+async fn failing_events_are_retried_with_backoff_then_parked(b: TestDb) {
     let calls = Calls::default();
     let store = open_with(
         &b,
@@ -308,7 +308,7 @@ async fn failing_events_are_retried_with_backoff_then_parked(b: Backend) {
 
 /// A retry delivers a parked event once more: failing again keeps it parked with one
 /// more attempt; succeeding removes it. A skip removes one without delivering it.
-async fn parked_events_can_be_retried_or_skipped(b: Backend) {
+async fn parked_events_can_be_retried_or_skipped(b: TestDb) {
     let (calls, fail) = (Calls::default(), Fail::default());
     let store = open_with(
         &b,
@@ -368,7 +368,7 @@ async fn parked_events_can_be_retried_or_skipped(b: Backend) {
 
 /// Rebuilding the read models replays the log through the reducers only; reopening
 /// the store (which catches read models up) does not re-run the reactor either.
-async fn rebuilding_read_models_never_reruns_a_reactor(b: Backend) {
+async fn rebuilding_read_models_never_reruns_a_reactor(b: TestDb) {
     let calls = Calls::default();
     let store = open_with(
         &b,
@@ -407,7 +407,7 @@ async fn rebuilding_read_models_never_reruns_a_reactor(b: Backend) {
 /// Two stores over one database register the same reactor: only one runs it, every
 /// event is delivered once. When that one stops, the other takes over from its
 /// checkpoint, again without loss or duplicate.
-async fn one_of_two_stores_runs_a_reactor_and_the_other_takes_over(b: Backend) {
+async fn one_of_two_stores_runs_a_reactor_and_the_other_takes_over(b: TestDb) {
     if !b.survives_reopen() {
         return b.not_applicable(
             "one_of_two_stores_runs_a_reactor",

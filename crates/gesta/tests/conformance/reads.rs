@@ -7,7 +7,7 @@ use gesta::{Error, LogQuery, MAX_PAGE, StoreOptions};
 
 use crate::app::{Note, Other};
 use crate::check::{self, sid};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(
     read_stream_pages,
@@ -25,7 +25,7 @@ fn positions(events: &[RecordedEvent]) -> Vec<u64> {
     events.iter().map(|e| e.position.0).collect()
 }
 
-async fn read_stream_pages(b: Backend) {
+async fn read_stream_pages(b: TestDb) {
     let store = b.open().await;
     store.dispatch(Note::new("page-1", "a", 6)).await.unwrap();
     store.dispatch(Note::new("page-2", "b", 1)).await.unwrap();
@@ -52,7 +52,7 @@ async fn read_stream_pages(b: Backend) {
     check::gap_free_log(&store).await;
 }
 
-async fn read_stream_not_found(b: Backend) {
+async fn read_stream_not_found(b: TestDb) {
     let store = b.open().await;
     let missing = store
         .read_stream(&sid("nothing-1"), StreamVersion(1), 10)
@@ -71,7 +71,7 @@ async fn read_stream_not_found(b: Backend) {
     );
 }
 
-async fn read_all_filters(b: Backend) {
+async fn read_all_filters(b: TestDb) {
     let store = b.open().await;
     store.dispatch(Note::new("a-1", "x", 3)).await.unwrap(); // 1, 2, 3
     store
@@ -111,7 +111,7 @@ async fn read_all_filters(b: Backend) {
 
 /// More events than one page: `scan` returns every one, in order; `read_all` caps a
 /// page at `MAX_PAGE`.
-async fn scan_past_one_page(b: Backend) {
+async fn scan_past_one_page(b: TestDb) {
     let store = b.open().await;
     let per_command = 1_005;
     for i in 0..10 {
@@ -146,7 +146,7 @@ async fn scan_past_one_page(b: Backend) {
 
 /// With `max_readers` 3, 24 reads started together run at most 3 at a time (each on
 /// a connection of its own), and all of them complete with the right answer.
-async fn reads_beyond_the_limit_wait_their_turn(b: Backend) {
+async fn reads_beyond_the_limit_wait_their_turn(b: TestDb) {
     if b.name() == "sqlite_memory" {
         return b.not_applicable(
             "reads_beyond_the_limit_wait_their_turn",

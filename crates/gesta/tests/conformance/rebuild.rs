@@ -6,7 +6,7 @@ use gesta::{Context, Store};
 
 use crate::app::{Mode, Note};
 use crate::check::{self, TallyRow, append, noted, sid};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(rebuild_reproduces_read_model, restart_resumes_positions);
 
@@ -25,7 +25,7 @@ async fn history(store: &Store) {
         .unwrap();
 }
 
-async fn rebuild_reproduces_read_model(b: Backend) {
+async fn rebuild_reproduces_read_model(b: TestDb) {
     let store = b.open().await;
     history(&store).await;
     // A handler that writes the read model directly (bypassing the log): a rebuild
@@ -55,7 +55,7 @@ async fn rebuild_reproduces_read_model(b: Backend) {
     check::read_model_matches_log(&store, &check::gap_free_log(&store).await).await;
 }
 
-async fn restart_resumes_positions(b: Backend) {
+async fn restart_resumes_positions(b: TestDb) {
     if !b.survives_reopen() {
         return b.not_applicable("restart_resumes_positions", "nothing survives a reopen");
     }

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::app::Note;
 use crate::check::{self, append, noted};
-use crate::harness::Backend;
+use crate::harness::TestDb;
 
 conformance!(
     catch_up_then_live_without_gaps_or_duplicates,
@@ -39,7 +39,7 @@ async fn take(subscription: &mut Subscription, n: usize) -> Vec<gesta::event::Re
 
 /// 300 events exist; a subscription from position 100 gets 101..=300, then the 200
 /// events 20 concurrent writers commit while it reads: 101..=500, each exactly once.
-async fn catch_up_then_live_without_gaps_or_duplicates(b: Backend) {
+async fn catch_up_then_live_without_gaps_or_duplicates(b: TestDb) {
     let store = b.open().await;
     for i in 0..30 {
         store
@@ -71,7 +71,7 @@ async fn catch_up_then_live_without_gaps_or_duplicates(b: Backend) {
     }
 }
 
-async fn filters_by_stream_category_and_type(b: Backend) {
+async fn filters_by_stream_category_and_type(b: TestDb) {
     let store = b.open().await;
     for stream in [
         "account-1",
@@ -139,7 +139,7 @@ async fn filters_by_stream_category_and_type(b: Backend) {
     assert_eq!(positions, [7, 8, 11]);
 }
 
-async fn start_now_sees_only_later_events(b: Backend) {
+async fn start_now_sees_only_later_events(b: TestDb) {
     let store = b.open().await;
     store
         .dispatch(Note::new("s-1", "before", 3))
@@ -161,7 +161,7 @@ async fn start_now_sees_only_later_events(b: Backend) {
 /// A subscription on one store sees what a second store (another process, in effect)
 /// commits to the same database: pushed on PostgreSQL, within a few poll intervals
 /// elsewhere.
-async fn commits_of_another_store_are_noticed(b: Backend) {
+async fn commits_of_another_store_are_noticed(b: TestDb) {
     if !b.survives_reopen() {
         return b.not_applicable(
             "commits_of_another_store_are_noticed",
@@ -203,7 +203,7 @@ async fn commits_of_another_store_are_noticed(b: Backend) {
 
 /// Events that arrive live (published by this process's writer, not read back from
 /// the log) pass the same filters as events read from the log.
-async fn live_events_are_filtered_like_the_log(b: Backend) {
+async fn live_events_are_filtered_like_the_log(b: TestDb) {
     let store = b.open().await;
     let filter = LogQuery::default()
         .category("account")
@@ -236,7 +236,7 @@ async fn live_events_are_filtered_like_the_log(b: Backend) {
 /// `next_batch` hands out everything at hand (read pages, then published batches) in
 /// order, none twice, at most `max` at a time; `ready` never waits and is empty when
 /// nothing is at hand.
-async fn batches_hold_what_is_at_hand_in_order(b: Backend) {
+async fn batches_hold_what_is_at_hand_in_order(b: TestDb) {
     let store = b.open().await;
     for i in 0..25 {
         store

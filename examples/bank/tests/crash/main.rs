@@ -7,7 +7,7 @@
 //!
 //! SQLite always runs (a temporary file); PostgreSQL and MySQL/MariaDB run on a fresh
 //! schema or database when `GESTA_TEST_POSTGRES_URL` / `GESTA_TEST_MYSQL_URL` are set
-//! (a [`Database`] from `gesta_testkit::Backend::fresh`). A server whose variable is
+//! (a [`Database`] from `gesta_testkit::Engine::fresh`). A server whose variable is
 //! unset is left out (the kit says so); under `CI=true` that is a failure, as is a
 //! server that is named but cannot be reached.
 //!
@@ -27,7 +27,7 @@ mod wire;
 
 use std::future::Future;
 
-use gesta_testkit::{Backend, Database};
+use gesta_testkit::{Database, Engine};
 use rand::Rng;
 
 /// Instantiates each scenario (`$scenario::run(Database, seed)`) once per backend, as
@@ -43,7 +43,7 @@ macro_rules! on_every_backend {
     (@on $scenario:ident, $backend:ident, $kind:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $backend() {
-            let backend = gesta_testkit::Backend::$kind;
+            let backend = gesta_testkit::Engine::$kind;
             $crate::run(stringify!($scenario), backend, $crate::$scenario::run).await;
         }
     };
@@ -56,7 +56,7 @@ on_every_backend!(
 );
 
 /// Runs `scenario` on a fresh database of `backend`, unless the backend is left out.
-async fn run<F, Fut>(name: &str, backend: Backend, scenario: F)
+async fn run<F, Fut>(name: &str, backend: Engine, scenario: F)
 where
     F: FnOnce(Database, u64) -> Fut,
     Fut: Future<Output = ()>,

@@ -13,9 +13,9 @@ use mysql::prelude::{Protocol, Queryable};
 use mysql::{Conn, Params, QueryResult};
 
 use super::Settings;
+use super::deadline::Watchdog;
 use super::error::map_err;
 use super::value::{Cells, Kind, from_mysql, to_mysql};
-use super::watchdog::Watchdog;
 use crate::backend::{Connection, Role};
 use crate::sql::{RowRef, SqlError, SqlErrorKind, Value};
 

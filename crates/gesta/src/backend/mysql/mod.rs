@@ -12,9 +12,9 @@
 //! - Deadlines: `KILL QUERY` from a watchdog thread (see `watchdog`).
 
 mod connection;
+mod deadline;
 mod error;
 mod value;
-mod watchdog;
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;

@@ -14,11 +14,12 @@
 
 mod connection;
 mod deadline;
+mod error;
 mod notify;
 mod numeric;
 #[cfg(test)]
 mod tests;
-mod values;
+mod value;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,7 +28,8 @@ use postgres::{Config, NoTls};
 
 use super::{Backend, Connection, Dialect, Durability, Role, ServerConfig, UrlError};
 use crate::sql::{Placeholder, SqlError};
-use connection::{PgConnection, map_err};
+use connection::PgConnection;
+use error::map_err;
 
 static DIALECT: Dialect = Dialect {
     name: "postgres",

@@ -24,7 +24,7 @@ struct Mark {
 }
 
 /// Buffered log writes of the current batch, and the stream-version cache.
-pub(crate) struct Pending {
+pub(crate) struct LogBuffer {
     dialect: &'static Dialect,
     events: Vec<RecordedEvent>,
     /// `events[..flushed]` are in the database (inside the open transaction).
@@ -41,9 +41,9 @@ pub(crate) struct Pending {
     mark: Mark,
 }
 
-impl Pending {
+impl LogBuffer {
     pub(crate) fn new(dialect: &'static Dialect) -> Self {
-        Pending {
+        LogBuffer {
             dialect,
             events: Vec::new(),
             flushed: 0,

@@ -1,5 +1,5 @@
 //! Every backend a suite runs on, SQLite included: a fresh [`Database`] of any
-//! [`Backend`], for suites that run one test body on each of them.
+//! [`Engine`], for suites that run one test body on each of them.
 
 use tempfile::TempDir;
 
@@ -7,7 +7,7 @@ use crate::{FreshDatabase, Server};
 
 /// A backend a store runs on: SQLite, always there, or one of the [`Server`]s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub enum Engine {
     /// SQLite, as a file in a temporary directory.
     Sqlite,
     /// PostgreSQL, from `GESTA_TEST_POSTGRES_URL`.
@@ -16,25 +16,34 @@ pub enum Backend {
     Mysql,
 }
 
-impl Backend {
+impl Engine {
     /// Every backend, SQLite first.
-    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::Mysql];
+    pub const ALL: [Engine; 3] = [Engine::Sqlite, Engine::Postgres, Engine::Mysql];
 
     /// `sqlite`, `postgres` or `mysql`.
     pub fn name(self) -> &'static str {
         match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => Server::Postgres.name(),
-            Backend::Mysql => Server::Mysql.name(),
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => Server::Postgres.name(),
+            Engine::Mysql => Server::Mysql.name(),
+        }
+    }
+
+    /// The name used in headings: `SQLite`, `PostgreSQL`, `MySQL/MariaDB`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "SQLite",
+            Engine::Postgres => "PostgreSQL",
+            Engine::Mysql => "MySQL/MariaDB",
         }
     }
 
     /// The server it needs, `None` for SQLite.
     pub fn server(self) -> Option<Server> {
         match self {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(Server::Postgres),
-            Backend::Mysql => Some(Server::Mysql),
+            Engine::Sqlite => None,
+            Engine::Postgres => Some(Server::Postgres),
+            Engine::Mysql => Some(Server::Mysql),
         }
     }
 
@@ -42,9 +51,9 @@ impl Backend {
     /// variable is unset (as [`fresh`](crate::fresh) says, on stderr).
     ///
     /// ```no_run
-    /// use gesta_testkit::Backend;
+    /// use gesta_testkit::Engine;
     ///
-    /// for backend in Backend::ALL {
+    /// for backend in Engine::ALL {
     ///     if let Some(db) = backend.fresh() {
     ///         // open a store on db.url(); the database goes with `db`
     ///         println!("{} at {}", db.backend().name(), db.url());
@@ -75,12 +84,12 @@ impl Backend {
     }
 }
 
-/// A database on any [`Backend`] no other test uses, from [`Backend::fresh`]: a
+/// A database on any [`Engine`] no other test uses, from [`Engine::fresh`]: a
 /// SQLite file in a temporary directory, or a [`FreshDatabase`] on a server. Removed
 /// when dropped; until then other processes may open it too.
 #[derive(Debug)]
 pub struct Database {
-    backend: Backend,
+    backend: Engine,
     url: String,
     _held: Held,
 }
@@ -99,19 +108,35 @@ impl Database {
     }
 
     /// The backend it lives on.
-    pub fn backend(&self) -> Backend {
+    pub fn backend(&self) -> Engine {
         self.backend
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    /// `sqlite`; `postgres` (or `postgresql`, `pg`); `mysql` (or `mariadb`).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Engine::Sqlite),
+            "postgres" | "postgresql" | "pg" => Ok(Engine::Postgres),
+            "mysql" | "mariadb" => Ok(Engine::Mysql),
+            _ => Err(format!(
+                "unknown backend {name:?}: expected sqlite, postgres or mysql"
+            )),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Backend;
+    use super::Engine;
 
     #[test]
     fn sqlite_is_a_file_that_lives_as_long_as_the_database() {
-        let db = Backend::Sqlite.fresh().expect("SQLite is always there");
-        assert_eq!(db.backend(), Backend::Sqlite);
+        let db = Engine::Sqlite.fresh().expect("SQLite is always there");
+        assert_eq!(db.backend(), Engine::Sqlite);
         let path = db.url().strip_prefix("sqlite://").expect("a sqlite URL");
         let path = std::path::PathBuf::from(path);
         let dir = path.parent().expect("a directory").to_owned();
@@ -123,7 +148,23 @@ mod tests {
 
     #[test]
     fn two_sqlite_databases_are_two_files() {
-        let (a, b) = (Backend::Sqlite.fresh(), Backend::Sqlite.fresh());
+        let (a, b) = (Engine::Sqlite.fresh(), Engine::Sqlite.fresh());
         assert_ne!(a.expect("a").url(), b.expect("b").url());
+    }
+
+    #[test]
+    fn engines_parse_from_their_names_and_aliases() {
+        for (name, engine) in [
+            ("sqlite", Engine::Sqlite),
+            ("pg", Engine::Postgres),
+            ("PostgreSQL", Engine::Postgres),
+            ("mariadb", Engine::Mysql),
+        ] {
+            assert_eq!(name.parse::<Engine>(), Ok(engine), "{name}");
+        }
+        assert!("oracle".parse::<Engine>().is_err());
+        for engine in Engine::ALL {
+            assert_eq!(engine.name().parse::<Engine>(), Ok(engine));
+        }
     }
 }
