@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use crate::backend::Connection;
 use crate::sql::{FromValue, NamedSql, Params, Placeholder, Row, SqlError, SqlErrorKind};
-use crate::writer::LogBuffer;
 
 /// Parsed statements by their `:name` text, per connection.
 pub(crate) struct StatementCache {
@@ -49,21 +48,7 @@ impl Session {
     }
 
     pub(crate) fn tx(&mut self) -> Tx<'_> {
-        Tx {
-            conn: self.conn.as_mut(),
-            statements: &mut self.statements,
-            pending: None,
-        }
-    }
-
-    /// A transaction handle that writes `pending` log rows before any statement that
-    /// concerns the log tables (the writer's handle).
-    pub(crate) fn tx_with<'a>(&'a mut self, pending: &'a mut LogBuffer) -> Tx<'a> {
-        Tx {
-            conn: self.conn.as_mut(),
-            statements: &mut self.statements,
-            pending: Some(pending),
-        }
+        Tx::new(self.conn.as_mut(), &mut self.statements)
     }
 }
 
@@ -80,31 +65,17 @@ impl Session {
 pub struct Tx<'a> {
     conn: &'a mut dyn Connection,
     statements: &'a mut StatementCache,
-    pending: Option<&'a mut LogBuffer>,
 }
 
 impl<'a> Tx<'a> {
-    /// Writes buffered log rows first if `sql` concerns the log tables.
-    fn before(&mut self, sql: &str) -> Result<(), SqlError> {
-        match self.pending.as_deref_mut() {
-            Some(pending) if pending.concerns(sql) => pending.flush(self.conn),
-            _ => Ok(()),
-        }
-    }
-
-    /// Takes the writer's buffer out (statements then run without the flush check).
-    pub(crate) fn take_pending(&mut self) -> Option<&'a mut LogBuffer> {
-        self.pending.take()
-    }
-
-    /// Puts the writer's buffer back.
-    pub(crate) fn put_pending(&mut self, pending: Option<&'a mut LogBuffer>) {
-        self.pending = pending;
+    /// SQL on `conn` (the writer wraps its connection so that the log buffer is
+    /// written first where it must be: `writer/write_tx.rs`).
+    pub(crate) fn new(conn: &'a mut dyn Connection, statements: &'a mut StatementCache) -> Self {
+        Tx { conn, statements }
     }
 
     /// Runs a statement; returns the number of rows changed.
     pub fn execute(&mut self, sql: &str, params: &Params) -> Result<u64, SqlError> {
-        self.before(sql)?;
         let parsed = self.statements.get(sql);
         let values = parsed.bind(params)?;
         self.conn.execute(parsed.sql(), &values)
@@ -112,7 +83,6 @@ impl<'a> Tx<'a> {
 
     /// Runs a query and returns every row.
     pub fn query(&mut self, sql: &str, params: &Params) -> Result<Vec<Row>, SqlError> {
-        self.before(sql)?;
         let parsed = self.statements.get(sql);
         let values = parsed.bind(params)?;
         let mut rows = Vec::new();
@@ -159,7 +129,6 @@ impl<'a> Tx<'a> {
         params: &Params,
         each: &mut dyn FnMut(&dyn crate::sql::RowRef) -> Result<(), SqlError>,
     ) -> Result<(), SqlError> {
-        self.before(sql)?;
         let parsed = self.statements.get(sql);
         let values = parsed.bind(params)?;
         self.conn.query(parsed.sql(), &values, each).map(drop)
@@ -167,7 +136,6 @@ impl<'a> Tx<'a> {
 
     /// Runs statements without parameters (DDL, migrations).
     pub(crate) fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
-        self.before(sql)?;
         self.conn.execute_batch(sql)
     }
 }

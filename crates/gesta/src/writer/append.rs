@@ -9,14 +9,14 @@ use crate::sql::{SqlError, SqlErrorKind};
 use crate::{Error, ExpectedVersion, Tx, params};
 
 use super::UnitMeta;
-use super::log_buffer::LogBuffer;
+use super::write_tx::WriteTx;
 
 /// Appends `events` in order, runs every reducer on each, and sets stream versions.
 /// `first_expected` (direct appends) overrides the first event's expected version.
-/// The rows go to the writer's buffer ([`LogBuffer`]) and reach the tables in
-/// multi-row statements.
+/// The rows go to the writer's buffer ([`super::LogBuffer`]) and reach the tables
+/// in multi-row statements.
 pub(super) fn append(
-    tx: &mut Tx<'_>,
+    w: &mut WriteTx<'_>,
     app: &App,
     events: Vec<NewEvent>,
     first_expected: Option<ExpectedVersion>,
@@ -33,7 +33,7 @@ pub(super) fn append(
         } else {
             event.expected
         };
-        let actual = current_version(tx, &event.stream_id)?;
+        let actual = current_version(w, &event.stream_id)?;
         if !expected.matches(actual) {
             return Err(Error::WrongExpectedVersion {
                 stream: event.stream_id,
@@ -42,7 +42,7 @@ pub(super) fn append(
             });
         }
         let id = match event.id {
-            Some(id) => unused(tx, id)?,
+            Some(id) => unused(w, id)?,
             None => EventId::new_v7(),
         };
         let metadata = match &event.metadata {
@@ -60,13 +60,11 @@ pub(super) fn append(
             recorded_at,
         };
         refuse_nul(&stored)?;
-        with_pending(tx, |pending, _| {
-            pending.set_version(&stored.stream_id, stored.stream_version);
-            pending.push(stored.clone());
-            Ok(())
-        })?;
+        w.log()
+            .set_version(&stored.stream_id, stored.stream_version);
+        w.log().push(stored.clone());
         *next += 1;
-        reduce(tx, app, &stored)?;
+        reduce(&mut w.tx(), app, &stored)?;
         recorded.push(stored);
     }
     Ok(recorded)
@@ -74,83 +72,62 @@ pub(super) fn append(
 
 /// Reads the versions of `streams` (0 for a new one) into the writer's buffer, a few
 /// hundred per statement, so that looking each up later costs no round trip.
-pub(super) fn load_versions(tx: &mut Tx<'_>, streams: &[&StreamId]) -> Result<(), Error> {
+pub(super) fn load_versions(w: &mut WriteTx<'_>, streams: &[&StreamId]) -> Result<(), Error> {
     const PER_QUERY: usize = 200;
     for chunk in streams.chunks(PER_QUERY) {
         let (list, params) = crate::sql::in_list("s", chunk.iter().map(|s| s.as_str()));
         let sql = format!("SELECT stream_id, version FROM streams WHERE stream_id IN ({list})");
-        let rows = tx.query(&sql, &params)?;
-        with_pending(tx, |pending, _| {
-            for stream in chunk {
-                pending.learn(stream, StreamVersion(0));
-            }
-            for row in rows {
-                let stream = StreamId::new(row.get::<String>("stream_id")?)
-                    .map_err(|e| Error::Database(SqlError::decode(e.to_string())))?;
-                pending.learn(&stream, StreamVersion(row.get("version")?));
-            }
-            Ok(())
-        })?;
+        let rows = w.tx().query(&sql, &params)?;
+        let log = w.log();
+        for stream in chunk {
+            log.learn(stream, StreamVersion(0));
+        }
+        for row in rows {
+            let stream = StreamId::new(row.get::<String>("stream_id")?)
+                .map_err(|e| Error::Database(SqlError::decode(e.to_string())))?;
+            log.learn(&stream, StreamVersion(row.get("version")?));
+        }
     }
     Ok(())
 }
 
 /// Puts `event` (recorded elsewhere, as `gesta copy` imports it) in the writer's
 /// buffer, with its stream's new version.
-pub(super) fn buffer(tx: &mut Tx<'_>, event: RecordedEvent) -> Result<(), Error> {
+pub(super) fn buffer(w: &mut WriteTx<'_>, event: RecordedEvent) -> Result<(), Error> {
     refuse_nul(&event)?;
-    with_pending(tx, |pending, _| {
-        pending.set_version(&event.stream_id, event.stream_version);
-        pending.push(event);
-        Ok(())
-    })
+    w.log().set_version(&event.stream_id, event.stream_version);
+    w.log().push(event);
+    Ok(())
 }
 
-/// Runs `f` with the writer's buffer taken out of `tx` (so `tx` runs statements
-/// without flushing it).
-fn with_pending<T>(
-    tx: &mut Tx<'_>,
-    f: impl FnOnce(&mut LogBuffer, &mut Tx<'_>) -> Result<T, Error>,
-) -> Result<T, Error> {
-    let pending = tx.take_pending().ok_or_else(|| {
-        Error::Database(SqlError::new(
-            SqlErrorKind::Other,
-            "append outside the writer",
-        ))
-    })?;
-    let result = f(&mut *pending, tx);
-    tx.put_pending(Some(pending));
-    result
-}
-
-/// The version `stream` is at: from this batch or the cache, else from the table.
-pub(super) fn current_version(tx: &mut Tx<'_>, stream: &StreamId) -> Result<StreamVersion, Error> {
-    with_pending(tx, |pending, tx| match pending.version(stream) {
-        Some(version) => Ok(version),
-        None => {
-            let version = crate::read::stream_version(tx, stream)?;
-            pending.learn(stream, version);
-            Ok(version)
-        }
-    })
+/// The version `stream` is at: from this batch or the cache, else from the table
+/// (read without writing the buffer, which holds the rest).
+pub(super) fn current_version(
+    w: &mut WriteTx<'_>,
+    stream: &StreamId,
+) -> Result<StreamVersion, Error> {
+    if let Some(version) = w.log().version(stream) {
+        return Ok(version);
+    }
+    let version = crate::read::stream_version(&mut w.unbuffered(), stream)?;
+    w.log().learn(stream, version);
+    Ok(version)
 }
 
 /// `id` if no event has it yet, in this batch or in the log.
-fn unused(tx: &mut Tx<'_>, id: EventId) -> Result<EventId, Error> {
-    with_pending(tx, |pending, tx| {
-        let taken: Option<i64> = if pending.has_id(&id) {
-            Some(1)
-        } else {
-            tx.query_scalar(
-                "SELECT 1 FROM events WHERE event_id = :id",
-                &params! { "id" => id.to_string() },
-            )?
-        };
-        match taken {
-            Some(_) => Err(Error::DuplicateEventId(id)),
-            None => Ok(id),
-        }
-    })
+fn unused(w: &mut WriteTx<'_>, id: EventId) -> Result<EventId, Error> {
+    let taken: Option<i64> = if w.log().has_id(&id) {
+        Some(1)
+    } else {
+        w.unbuffered().query_scalar(
+            "SELECT 1 FROM events WHERE event_id = :id",
+            &params! { "id" => id.to_string() },
+        )?
+    };
+    match taken {
+        Some(_) => Err(Error::DuplicateEventId(id)),
+        None => Ok(id),
+    }
 }
 
 /// Whether JSON text holds the escape `\u0000` (not an escaped backslash followed

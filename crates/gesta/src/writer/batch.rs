@@ -23,7 +23,7 @@ pub(crate) struct Writer {
     pub(super) metrics: Arc<StoreMetrics>,
     pub(super) committed: watch::Sender<Position>,
     pub(super) live: tokio::sync::broadcast::Sender<super::LiveBatch>,
-    pub(super) pending: super::LogBuffer,
+    pub(super) log: super::LogBuffer,
 }
 
 type Reply = oneshot::Sender<Result<CommandOutcome, Error>>;
@@ -79,7 +79,7 @@ impl Writer {
                 return self.fail_all(units.into_iter().map(|u| u.reply), &err);
             }
         };
-        self.pending.start_batch(head);
+        self.log.start_batch(head);
         let mut next = head.0 + 1;
         let mut done: Vec<(Reply, CommandOutcome)> = Vec::with_capacity(size);
         let mut open = false;
@@ -104,7 +104,7 @@ impl Writer {
 
     /// Writes the buffered log rows and advances the read models' checkpoints.
     fn finish_batch(&mut self, head: Position, last: Position) -> Result<(), SqlError> {
-        self.pending.flush(self.session.conn.as_mut())?;
+        self.log.flush(self.session.conn.as_mut())?;
         if let (Some(notify), true) = (self.dialect.notify_commit, last > head) {
             self.exec(notify)?;
         }
@@ -131,18 +131,18 @@ impl Writer {
             "SAVEPOINT gesta_unit"
         };
         self.session.conn.execute_batch(start)?;
-        self.pending.start_unit();
+        self.log.start_unit();
         let before = *next;
         let Unit { work, meta, reply } = unit;
         match self.run_unit(work, &meta, next) {
             Ok(outcome) => {
-                self.pending.unit_succeeded();
+                self.log.unit_succeeded();
                 *open = true;
                 done.push((reply, outcome));
             }
             Err(err) => {
                 *next = before;
-                self.pending.unit_failed();
+                self.log.unit_failed();
                 self.session.conn.execute_batch(
                     "ROLLBACK TO SAVEPOINT gesta_unit; RELEASE SAVEPOINT gesta_unit",
                 )?;
@@ -165,7 +165,7 @@ impl Writer {
             let _ = self.exec("ROLLBACK");
             return self.fail_all(done.into_iter().map(|(r, _)| r), &err);
         }
-        self.pending.committed(last);
+        self.log.committed(last);
         self.metrics.record_batch(size, started.elapsed());
         let events: usize = done
             .iter()
@@ -220,7 +220,7 @@ impl Writer {
     /// Answers every caller with `err`; nothing of the batch committed.
     fn fail_all(&mut self, replies: impl Iterator<Item = Reply>, err: &SqlError) {
         tracing::error!(error = %err, "write transaction failed");
-        self.pending.forget();
+        self.log.forget();
         for reply in replies {
             let _ = reply.send(Err(Error::Database(err.clone())));
         }

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use super::append::{buffer, current_version, load_versions, reduce};
 use super::batch::Writer;
+use super::write_tx::WriteTx;
 use crate::event::{EventId, RecordedEvent, StreamId};
 use crate::{Error, Tx, params};
 
@@ -36,16 +37,16 @@ impl Writer {
     /// The rows go through the writer's buffer ([`super::LogBuffer`]), so they reach the
     /// tables in multi-row statements, as a batch of commands does.
     pub(super) fn import(&mut self, batch: ImportBatch) -> Result<u64, Error> {
-        self.pending.forget();
+        self.log.forget();
         self.begin()?;
         let app = std::sync::Arc::clone(&self.app);
-        let result = import_in(&mut self.session.tx_with(&mut self.pending), &app, &batch)
-            .and_then(|count| {
-                self.pending.flush(self.session.conn.as_mut())?;
-                Ok(count)
-            });
+        let mut w = WriteTx::new(&mut self.session, &mut self.log);
+        let result = import_in(&mut w, &app, &batch).and_then(|count| {
+            self.log.flush(self.session.conn.as_mut())?;
+            Ok(count)
+        });
         // The buffer is written or rolled back; what it cached is no longer known.
-        self.pending.forget();
+        self.log.forget();
         match result {
             Ok(count) => {
                 self.exec("COMMIT")?;
@@ -68,13 +69,13 @@ impl Writer {
 
 /// Buffers the events (and applies this store's own reducers to them, so its read
 /// models stay at the head of the log), then stores the keys.
-fn import_in(tx: &mut Tx<'_>, app: &crate::App, batch: &ImportBatch) -> Result<u64, Error> {
-    refuse_taken_ids(tx, &batch.events)?;
+fn import_in(w: &mut WriteTx<'_>, app: &crate::App, batch: &ImportBatch) -> Result<u64, Error> {
+    refuse_taken_ids(&mut w.tx(), &batch.events)?;
     let mut streams: Vec<&StreamId> = batch.events.iter().map(|e| &e.stream_id).collect();
     streams.sort_unstable();
     streams.dedup();
-    load_versions(tx, &streams)?;
-    let first = crate::read::last_position(tx)?.0 + 1;
+    load_versions(w, &streams)?;
+    let first = crate::read::last_position(&mut w.tx())?.0 + 1;
     for (expected, event) in (first..).zip(&batch.events) {
         if event.position.0 != expected {
             return Err(Error::ImportMismatch(format!(
@@ -82,23 +83,23 @@ fn import_in(tx: &mut Tx<'_>, app: &crate::App, batch: &ImportBatch) -> Result<u
                 event.id, event.position
             )));
         }
-        let current = current_version(tx, &event.stream_id)?;
+        let current = current_version(w, &event.stream_id)?;
         if event.stream_version.0 != current.0 + 1 {
             return Err(Error::ImportMismatch(format!(
                 "event {} has version {} of {}, but the target's stream is at {current}",
                 event.id, event.stream_version, event.stream_id
             )));
         }
-        buffer(tx, event.clone())?;
-        reduce(tx, app, event)?;
+        buffer(w, event.clone())?;
+        reduce(&mut w.tx(), app, event)?;
     }
     if let Some(last) = batch.events.last() {
         if !app.read_models().is_empty() {
-            super::checkpoints::advance(tx, app, last.position)?;
+            super::checkpoints::advance(&mut w.tx(), app, last.position)?;
         }
     }
     for key in &batch.keys {
-        import_key(tx, key)?;
+        import_key(&mut w.tx(), key)?;
     }
     Ok(batch.events.len() as u64)
 }

@@ -16,6 +16,7 @@ mod rebuild;
 pub(crate) use idempotency::MAX_KEY_LEN;
 pub use import::{ImportBatch, StoredKey};
 mod unit;
+mod write_tx;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,7 +104,7 @@ pub(crate) fn spawn(
         metrics,
         committed,
         live,
-        pending: LogBuffer::new(dialect),
+        log: LogBuffer::new(dialect),
     };
     writer.catch_up()?;
     std::thread::Builder::new()

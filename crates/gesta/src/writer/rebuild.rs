@@ -52,7 +52,7 @@ impl Writer {
         &mut self,
         work: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        self.pending.forget();
+        self.log.forget();
         self.begin()?;
         match work(&mut self.session.tx()) {
             Ok(value) => {

@@ -6,6 +6,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::batch::Writer;
+use super::write_tx::WriteTx;
 use super::{Work, append, idempotency};
 use crate::command::{CommandOutcome, HandlerError};
 use crate::sql::SqlErrorKind;
@@ -69,22 +70,22 @@ impl Writer {
         meta: &UnitMeta,
         next: &mut u64,
     ) -> Result<CommandOutcome, Error> {
-        let mut tx = self.session.tx_with(&mut self.pending);
+        let mut w = WriteTx::new(&mut self.session, &mut self.log);
         if let Some(key) = &meta.context.idempotency_key {
-            if let Some(outcome) = idempotency::lookup(&mut tx, key, meta.label())? {
+            if let Some(outcome) = idempotency::lookup(&mut w.tx(), key, meta.label())? {
                 return Ok(outcome);
             }
         }
         let (events, expected) = match work {
             Work::Command { handler, payload } => (
                 handler
-                    .run(&mut tx, payload)
+                    .run(&mut w.tx(), payload)
                     .map_err(|e| handler_error(meta.label(), e))?,
                 None,
             ),
             Work::Append { events, expected } => (events, Some(expected)),
         };
-        let recorded = append::append(&mut tx, &self.app, events, expected, meta, next)?;
+        let recorded = append::append(&mut w, &self.app, events, expected, meta, next)?;
         let outcome = CommandOutcome {
             command_id: meta.command_id,
             position: recorded.last().map(|e| e.position),
@@ -92,7 +93,7 @@ impl Writer {
             replayed: false,
         };
         if let Some(key) = &meta.context.idempotency_key {
-            idempotency::record(&mut tx, key, meta.label(), &outcome)?;
+            idempotency::record(&mut w.tx(), key, meta.label(), &outcome)?;
         }
         Ok(outcome)
     }
