@@ -50,6 +50,53 @@ impl Session {
     pub(crate) fn tx(&mut self) -> Tx<'_> {
         Tx::new(self.conn.as_mut(), &mut self.statements)
     }
+
+    /// Opens a transaction with the `begin` statements, in order (the dialect's, which
+    /// may take the log's write lock after `BEGIN`); when a later one fails, what the
+    /// earlier ones opened is rolled back. With [`Session::end`], the one place that
+    /// brackets transactions.
+    pub(crate) fn begin(&mut self, begin: &[&str]) -> Result<(), SqlError> {
+        for (i, sql) in begin.iter().enumerate() {
+            if let Err(err) = self.conn.execute(sql, &[]) {
+                if i > 0 {
+                    let _ = self.conn.execute("ROLLBACK", &[]);
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the open transaction: `COMMIT` when `commit` (rolled back if the commit
+    /// fails), else `ROLLBACK`, whose own failure is returned.
+    pub(crate) fn end(&mut self, commit: bool) -> Result<(), SqlError> {
+        if !commit {
+            return self.conn.execute("ROLLBACK", &[]).map(drop);
+        }
+        self.conn.execute("COMMIT", &[]).map(drop).inspect_err(|_| {
+            let _ = self.conn.execute("ROLLBACK", &[]);
+        })
+    }
+
+    /// Runs `work` in a transaction opened by `begin`: committed when it succeeds,
+    /// rolled back when it fails.
+    pub(crate) fn transaction<T, E: From<SqlError>>(
+        &mut self,
+        begin: &[&str],
+        work: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.begin(begin)?;
+        match work(&mut self.tx()) {
+            Ok(value) => {
+                self.end(true)?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = self.end(false);
+                Err(err)
+            }
+        }
+    }
 }
 
 /// SQL access inside the current transaction (handlers, reducers) or on a reader

@@ -29,23 +29,9 @@ impl Store {
             .unwrap_or("BEGIN");
         let (reply, result) = oneshot::channel();
         let job = Job::OnConnection(Box::new(move |session: &mut Session| {
-            let _ = reply.send(in_transaction(session, begin, work));
+            let _ = reply.send(session.transaction(&[begin], work));
         }));
         self.inner.jobs.send(job).await.map_err(|_| Error::Closed)?;
         result.await.map_err(|_| Error::Closed)?
     }
-}
-
-fn in_transaction<T>(
-    session: &mut Session,
-    begin: &str,
-    work: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>,
-) -> Result<T, Error> {
-    let mut tx = session.tx();
-    tx.execute_batch(begin)?;
-    let done = work(&mut tx).and_then(|value| Ok(tx.execute_batch("COMMIT").map(|()| value)?));
-    if done.is_err() {
-        let _ = tx.execute_batch("ROLLBACK");
-    }
-    done
 }

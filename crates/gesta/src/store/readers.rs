@@ -69,9 +69,11 @@ impl Readers {
                 self.backend.dialect().placeholder,
             ),
         };
-        session.conn.execute_batch("BEGIN")?;
+        session.begin(&["BEGIN"])?;
         let result = read(&mut session.tx());
-        let ended = session.conn.execute_batch("COMMIT");
+        // A read changes nothing: commit even when it failed, and keep the connection
+        // if that worked.
+        let ended = session.end(true);
         if ended.is_ok() {
             if let Ok(mut idle) = self.idle.lock() {
                 if idle.len() < self.max_idle {

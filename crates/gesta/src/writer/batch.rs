@@ -68,14 +68,14 @@ impl Writer {
     /// Runs `units` in one transaction and replies to each caller.
     fn run_batch(&mut self, units: Vec<Unit>) {
         let size = units.len();
-        if let Err(err) = self.begin() {
+        if let Err(err) = self.session.begin(self.dialect.begin) {
             return self.fail_all(units.into_iter().map(|u| u.reply), &err);
         }
         let started = Instant::now();
         let head = match crate::read::last_position(&mut self.session.tx()) {
             Ok(head) => head,
             Err(err) => {
-                let _ = self.exec("ROLLBACK");
+                let _ = self.session.end(false);
                 return self.fail_all(units.into_iter().map(|u| u.reply), &err);
             }
         };
@@ -86,7 +86,7 @@ impl Writer {
         let mut units = units.into_iter();
         while let Some(unit) = units.next() {
             if let Err(err) = self.run_in_savepoint(unit, &mut next, &mut done, &mut open) {
-                let _ = self.exec("ROLLBACK");
+                let _ = self.session.end(false);
                 let pending = done
                     .into_iter()
                     .map(|(r, _)| r)
@@ -96,7 +96,7 @@ impl Writer {
         }
         let last = Position(next - 1);
         if let Err(err) = self.finish_batch(head, last) {
-            let _ = self.exec("ROLLBACK");
+            let _ = self.session.end(false);
             return self.fail_all(done.into_iter().map(|(r, _)| r), &err);
         }
         self.commit(done, started, size, last);
@@ -161,8 +161,7 @@ impl Writer {
         size: usize,
         last: Position,
     ) {
-        if let Err(err) = self.exec("COMMIT") {
-            let _ = self.exec("ROLLBACK");
+        if let Err(err) = self.session.end(true) {
             return self.fail_all(done.into_iter().map(|(r, _)| r), &err);
         }
         self.log.committed(last);
@@ -196,19 +195,6 @@ impl Writer {
         for (reply, outcome) in done {
             let _ = reply.send(Ok(outcome));
         }
-    }
-
-    /// Starts the write transaction and takes the write lock.
-    pub(super) fn begin(&mut self) -> Result<(), SqlError> {
-        for (i, sql) in self.dialect.begin.iter().enumerate() {
-            if let Err(err) = self.exec(sql) {
-                if i > 0 {
-                    let _ = self.exec("ROLLBACK");
-                }
-                return Err(err);
-            }
-        }
-        Ok(())
     }
 
     pub(super) fn exec(&mut self, sql: &str) -> Result<(), SqlError> {

@@ -38,7 +38,7 @@ impl Writer {
     /// tables in multi-row statements, as a batch of commands does.
     pub(super) fn import(&mut self, batch: ImportBatch) -> Result<u64, Error> {
         self.log.forget();
-        self.begin()?;
+        self.session.begin(self.dialect.begin)?;
         let app = std::sync::Arc::clone(&self.app);
         let mut w = WriteTx::new(&mut self.session, &mut self.log);
         let result = import_in(&mut w, &app, &batch).and_then(|count| {
@@ -49,7 +49,7 @@ impl Writer {
         self.log.forget();
         match result {
             Ok(count) => {
-                self.exec("COMMIT")?;
+                self.session.end(true)?;
                 if let Some(last) = batch.events.last() {
                     self.committed.send_if_modified(|current| {
                         let moved = last.position > *current;
@@ -60,7 +60,7 @@ impl Writer {
                 Ok(count)
             }
             Err(err) => {
-                let _ = self.exec("ROLLBACK");
+                let _ = self.session.end(false);
                 Err(err)
             }
         }

@@ -49,13 +49,8 @@ fn applied(tx: &mut Tx<'_>, name: &str) -> Result<bool, SqlError> {
 /// Applies one migration under the write lock, unless another process starting at the
 /// same time applied it first (checked again under the lock, and after a failure).
 fn apply(session: &mut Session, dialect: &Dialect, name: &str, sql: &str) -> Result<(), SqlError> {
+    session.begin(dialect.begin)?;
     let mut tx = session.tx();
-    for begin in dialect.begin {
-        if let Err(err) = tx.execute_batch(begin) {
-            let _ = tx.execute_batch("ROLLBACK");
-            return Err(err);
-        }
-    }
     let result = match applied(&mut tx, name) {
         Ok(true) => Ok(0),
         Ok(false) => tx.execute_batch(sql).and_then(|()| {
@@ -67,10 +62,10 @@ fn apply(session: &mut Session, dialect: &Dialect, name: &str, sql: &str) -> Res
         Err(err) => Err(err),
     };
     match result {
-        Ok(_) => tx.execute_batch("COMMIT"),
+        Ok(_) => session.end(true),
         Err(err) => {
-            let _ = tx.execute_batch("ROLLBACK");
-            if applied_elsewhere(&mut tx, name) {
+            let _ = session.end(false);
+            if applied_elsewhere(&mut session.tx(), name) {
                 return Ok(());
             }
             Err(err)

@@ -53,17 +53,7 @@ impl Writer {
         work: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         self.log.forget();
-        self.begin()?;
-        match work(&mut self.session.tx()) {
-            Ok(value) => {
-                self.exec("COMMIT")?;
-                Ok(value)
-            }
-            Err(err) => {
-                let _ = self.exec("ROLLBACK");
-                Err(err)
-            }
-        }
+        self.session.transaction(self.dialect.begin, work)
     }
 }
 
