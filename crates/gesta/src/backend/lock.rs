@@ -13,8 +13,10 @@
 
 use std::path::PathBuf;
 
-use super::Connection;
-use crate::sql::{FromValue, SqlError, SqlErrorKind, Value, ValueRef};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) use super::session_lock::SessionLock;
+
+use crate::sql::{SqlError, SqlErrorKind};
 
 /// A handle on one named lock; dropping it releases the lock.
 pub trait NamedLock: Send {
@@ -24,64 +26,6 @@ pub trait NamedLock: Send {
     /// Whether this handle still holds the lock; `false` or an error means it was lost
     /// (the connection dropped) and another process may hold it now.
     fn still_held(&mut self) -> Result<bool, SqlError>;
-}
-
-/// A lock taken and checked by SQL on a connection of its own (server backends). The
-/// statements take the lock name as their only parameter and return one integer.
-pub(crate) struct SessionLock {
-    conn: Box<dyn Connection>,
-    acquire: &'static str,
-    check: &'static str,
-    name: String,
-    held: bool,
-}
-
-impl SessionLock {
-    /// A handle on lock `name` over `conn`, not yet acquired.
-    pub(crate) fn new(
-        conn: Box<dyn Connection>,
-        acquire: &'static str,
-        check: &'static str,
-        name: &str,
-    ) -> Self {
-        SessionLock {
-            conn,
-            acquire,
-            check,
-            name: name.to_owned(),
-            held: false,
-        }
-    }
-
-    fn scalar(&mut self, sql: &str) -> Result<i64, SqlError> {
-        let mut value = 0;
-        self.conn
-            .query(sql, &[Value::Text(self.name.clone())], &mut |row| {
-                value = match row.value(0)? {
-                    ValueRef::Null => 0,
-                    other => i64::from_value(other)?,
-                };
-                Ok(())
-            })?;
-        Ok(value)
-    }
-}
-
-impl NamedLock for SessionLock {
-    fn try_acquire(&mut self) -> Result<bool, SqlError> {
-        if self.held {
-            return self.still_held();
-        }
-        self.held = self.scalar(self.acquire)? == 1;
-        Ok(self.held)
-    }
-
-    fn still_held(&mut self) -> Result<bool, SqlError> {
-        if self.held {
-            self.held = self.scalar(self.check)? == 1;
-        }
-        Ok(self.held)
-    }
 }
 
 /// A lock that is always granted: for a database only one store can open.

@@ -4,10 +4,19 @@
 //! classifies errors. Everything else (batching, positions, expected versions,
 //! idempotency, reducers) lives once, above it, in the writer (`src/writer/`).
 //! Adding a database is a new module here plus the conformance suite passing.
+//!
+//! SQLite is always built in; the server backends are cargo features, both on by
+//! default (`postgres`, `mysql`), so an embedded user can leave their drivers out
+//! (`default-features = false`). A URL naming a backend left out is refused with an
+//! error that says which feature to turn on.
 
 mod lock;
+#[cfg(feature = "mysql")]
 pub mod mysql;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod session_lock;
 pub mod sqlite;
 mod url;
 
@@ -108,7 +117,52 @@ pub trait Connection: Send {
 pub fn open(url: &str) -> Result<Arc<dyn Backend>, crate::Error> {
     match DbUrl::parse(url)? {
         DbUrl::Sqlite(config) => Ok(Arc::new(sqlite::SqliteBackend::new(config)?)),
+        #[cfg(feature = "postgres")]
         DbUrl::Postgres(config) => Ok(Arc::new(postgres::PgBackend::new(config)?)),
+        #[cfg(feature = "mysql")]
         DbUrl::Mysql(config) => Ok(Arc::new(mysql::MysqlBackend::new(config)?)),
+        #[cfg(not(all(feature = "postgres", feature = "mysql")))]
+        #[allow(unreachable_patterns)]
+        other => Err(left_out(&other).into()),
+    }
+}
+
+/// The error for a URL whose backend this build leaves out.
+#[cfg(not(all(feature = "postgres", feature = "mysql")))]
+fn left_out(parsed: &DbUrl) -> UrlError {
+    let (feature, config) = match parsed {
+        DbUrl::Postgres(config) => ("postgres", Some(config)),
+        DbUrl::Mysql(config) => ("mysql", Some(config)),
+        DbUrl::Sqlite(_) => ("sqlite", None),
+    };
+    UrlError {
+        url: config.map(ServerConfig::redacted).unwrap_or_default(),
+        reason: format!(
+            "this build of Gesta leaves out the {feature} backend; turn on the cargo feature `{feature}` of the gesta crate"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(not(feature = "postgres"))]
+    #[test]
+    fn a_postgres_url_without_the_feature_is_refused_naming_it() {
+        let err = super::open("postgres://u:secret@127.0.0.1/db").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("cargo feature `postgres`"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    #[cfg(not(feature = "mysql"))]
+    #[test]
+    fn a_mysql_url_without_the_feature_is_refused_naming_it() {
+        let err = super::open("mariadb://root@127.0.0.1/db").unwrap_err();
+        assert!(err.to_string().contains("cargo feature `mysql`"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_is_always_built_in() {
+        assert!(super::open("sqlite::memory:").is_ok());
     }
 }
