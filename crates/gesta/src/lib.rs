@@ -11,12 +11,18 @@
 //! - [`App`]: an application's migrations, handlers and read models.
 //! - [`Store`]: the handle: dispatch, append, read, query, rebuild.
 //! - `writer`: the group-commit writer thread (private).
-//! - [`backend`]: the database boundary; [`backend::sqlite`] is the embedded default.
+//! - [`backend`]: the database boundary; [`backend::sqlite`] is the embedded default,
+//!   PostgreSQL and MySQL/MariaDB are the cargo features `postgres` and `mysql` (on by
+//!   default).
 //! - [`sql`] and [`Tx`]: backend-neutral SQL with `:name` parameters.
-//! - [`middleware`]: redux-like middleware around dispatch.
+//! - [`Context`]: the caller's metadata of a write, from the transport to the log.
+//! - [`middleware`]: redux-like middleware around dispatch (commands only).
 //! - [`subscription`]: every event after a position, then live ones.
 //! - [`reactor`]: side effects after commit, with checkpoints, retries and parking.
 //! - [`projection`]: read models that follow the log after commit, exactly once.
+//! - `follower`: what reactors and projections share: the named lock, the
+//!   lock-and-run loop, pages of the log (private); `checkpoint`: the key scheme of
+//!   the `checkpoints` table (private).
 //! - [`copy`]: copying a whole store to another backend, verified by checksum.
 //!
 //! # Example

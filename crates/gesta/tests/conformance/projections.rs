@@ -265,9 +265,12 @@ async fn a_failing_event_stops_it_with_the_error_shown_until_it_succeeds(b: Test
 
     broken.store(false, Ordering::SeqCst);
     // The error is cleared just after the batch commits: wait for both.
-    until(&store, "p", "caught up with the error cleared", |s, head| {
-        s.checkpoint == head && s.lag == 0 && s.error.is_none()
-    })
+    until(
+        &store,
+        "p",
+        "caught up with the error cleared",
+        |s, head| s.checkpoint == head && s.lag == 0 && s.error.is_none(),
+    )
     .await;
     assert_eq!(projected(&store).await["keep-1"], 5);
 }
