@@ -110,12 +110,7 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name("gesta-writer".to_owned())
         .spawn(move || writer.run(jobs))
-        .map_err(|e| {
-            Error::Database(crate::sql::SqlError::new(
-                crate::sql::SqlErrorKind::Other,
-                format!("cannot start the writer thread: {e}"),
-            ))
-        })?;
+        .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")))?;
     Ok(commits)
 }
 
