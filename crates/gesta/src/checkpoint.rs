@@ -92,6 +92,21 @@ pub(crate) fn position(tx: &mut Tx<'_>, key: &str) -> Result<Option<Position>, S
     Ok(found.map(Position))
 }
 
+/// The position stored under `key`; when the row is missing, it is created at
+/// `initial(tx)` first.
+pub(crate) fn get_or_create(
+    tx: &mut Tx<'_>,
+    key: &str,
+    initial: impl FnOnce(&mut Tx<'_>) -> Result<Position, SqlError>,
+) -> Result<Position, SqlError> {
+    if let Some(position) = position(tx, key)? {
+        return Ok(position);
+    }
+    let start = initial(tx)?;
+    insert(tx, key, start)?;
+    Ok(start)
+}
+
 /// Creates the row `key` at `position`.
 pub(crate) fn insert(tx: &mut Tx<'_>, key: &str, position: Position) -> Result<(), SqlError> {
     tx.execute(

@@ -73,7 +73,8 @@ impl LogQuery {
     /// `categories` (both empty = all), after position 0, 100 at a time. Every value
     /// is checked, and the first bad one is an [`Error::InvalidInput`] naming its field
     /// (`type`, `stream` or `category`): an empty type, a stream id that is not one, a
-    /// category that is empty or holds a `-` (it could never match).
+    /// category that is empty or holds a `-` (it could never match), more than
+    /// [`LogQuery::MAX_FILTER_VALUES`] values of one field.
     ///
     /// ```
     /// let q = gesta::LogQuery::filtered(["Deposited"], ["account-1"], ["order"]).unwrap();
@@ -92,6 +93,11 @@ impl LogQuery {
         C: Into<String>,
     {
         let mut query = LogQuery::after(Position(0));
+        let (types, streams, categories) = (
+            at_most("type", types)?,
+            at_most("stream", streams)?,
+            at_most("category", categories)?,
+        );
         for event_type in types.into_iter().map(Into::into) {
             if event_type.is_empty() {
                 return Err(Error::invalid("type", "an event type must not be empty"));
@@ -117,6 +123,10 @@ impl LogQuery {
         Ok(query)
     }
 
+    /// The most values one filter field of [`LogQuery::filtered`] takes (each becomes a
+    /// bound parameter of the statement).
+    pub const MAX_FILTER_VALUES: usize = 100;
+
     /// Whether `event` passes this query's type, stream and category filters.
     pub fn matches(&self, event: &RecordedEvent) -> bool {
         let typed = self.types.is_empty() || self.types.contains(&event.event_type);
@@ -128,6 +138,23 @@ impl LogQuery {
                 .any(|c| c == event.stream_id.category());
         typed && placed
     }
+}
+
+/// The values of filter `field`, refused when there are more than
+/// [`LogQuery::MAX_FILTER_VALUES`].
+fn at_most<T>(field: &str, values: impl IntoIterator<Item = T>) -> Result<Vec<T>, Error> {
+    let values: Vec<T> = values.into_iter().collect();
+    if values.len() > LogQuery::MAX_FILTER_VALUES {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "at most {} values, got {}",
+                LogQuery::MAX_FILTER_VALUES,
+                values.len()
+            ),
+        ));
+    }
+    Ok(values)
 }
 
 /// Reads the global log, calling `each` per event in position order.

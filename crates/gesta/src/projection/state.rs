@@ -50,11 +50,7 @@ fn rebuild_if_requested(tx: &mut Tx<'_>, name: &str, tables: &[String]) -> Resul
 
 /// Checkpoint `name`, created at 0 when missing (someone deleted the row).
 fn current(tx: &mut Tx<'_>, name: &str) -> Result<Position, Error> {
-    if let Some(position) = checkpoint::position(tx, name)? {
-        return Ok(position);
-    }
-    checkpoint::insert(tx, name, Position(0))?;
-    Ok(Position(0))
+    Ok(checkpoint::get_or_create(tx, name, |_| Ok(Position(0)))?)
 }
 
 /// What became of a batch.

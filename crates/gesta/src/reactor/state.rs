@@ -19,15 +19,10 @@ pub(super) async fn start(
     let name = name.to_owned();
     store
         .write_aside(move |tx| {
-            if let Some(position) = checkpoint::position(tx, &name)? {
-                return Ok(position);
-            }
-            let position = match start {
-                ReactorStart::Beginning => Position(0),
-                ReactorStart::Head => crate::read::last_position(tx)?,
-            };
-            checkpoint::insert(tx, &name, position)?;
-            Ok(position)
+            Ok(checkpoint::get_or_create(tx, &name, |tx| match start {
+                ReactorStart::Beginning => Ok(Position(0)),
+                ReactorStart::Head => crate::read::last_position(tx),
+            })?)
         })
         .await
 }

@@ -16,10 +16,7 @@ fn key(model: &crate::ReadModel) -> String {
 /// Creates a checkpoint at 0 for every read model that has none yet.
 pub(super) fn ensure(tx: &mut Tx<'_>, app: &App) -> Result<(), SqlError> {
     for model in app.read_models() {
-        let key = key(model);
-        if checkpoint::position(tx, &key)?.is_none() {
-            checkpoint::insert(tx, &key, Position(0))?;
-        }
+        checkpoint::get_or_create(tx, &key(model), |_| Ok(Position(0)))?;
     }
     Ok(())
 }

@@ -127,4 +127,9 @@ async fn bad_log_parameters_are_400_naming_the_parameter() {
         let body = problem(server.get(&format!("/events?{query}")).await, 400).await;
         assert_eq!(body["field"], field, "{query}: {body}");
     }
+    let many = vec!["stream=account-a"; 101].join("&");
+    let body = problem(server.get(&format!("/events?{many}")).await, 400).await;
+    assert_eq!(body["field"], "stream", "{body}");
+    let enough = vec!["stream=account-a"; 100].join("&");
+    assert_eq!(positions(&server.events(&enough).await), [1, 2, 4]);
 }
