@@ -55,6 +55,11 @@ pub struct ReadModel {
     pub name: String,
     /// The tables it owns; they are emptied before a rebuild.
     pub tables: Vec<String>,
+    /// The version of its reducer and tables (default 1). Raise it when the reducer
+    /// changes what it writes: the store then rebuilds the read model from the log in
+    /// the background when it next opens, and snapshots of the old version are no
+    /// longer used.
+    pub version: u32,
     reducer: Arc<ReduceFn>,
 }
 
@@ -67,8 +72,38 @@ impl ReadModel {
         ReadModel {
             name: name.into(),
             tables: tables.iter().map(|t| (*t).to_owned()).collect(),
+            version: 1,
             reducer: Arc::new(reducer),
         }
+    }
+
+    /// Sets [`ReadModel::version`].
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// A fingerprint of what the read model's rows depend on: its name, version and
+    /// tables, and the application's migrations on `dialect`. Snapshots record it and
+    /// are used only while it is unchanged. (FNV-1a, stable across builds.)
+    pub fn fingerprint(&self, app: &App, dialect: &str) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for byte in bytes.iter().chain(&[0xff]) {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        feed(self.name.as_bytes());
+        feed(&self.version.to_le_bytes());
+        for table in &self.tables {
+            feed(table.as_bytes());
+        }
+        for migration in app.migrations() {
+            feed(migration.name.as_bytes());
+            feed(migration.sql_for(dialect).as_bytes());
+        }
+        format!("{hash:016x}")
     }
 
     pub(crate) fn apply(&self, tx: &mut Tx<'_>, event: &RecordedEvent) -> Result<(), HandlerError> {
@@ -81,6 +116,7 @@ impl fmt::Debug for ReadModel {
         f.debug_struct("ReadModel")
             .field("name", &self.name)
             .field("tables", &self.tables)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -208,6 +244,11 @@ impl App {
     /// The read models.
     pub fn read_models(&self) -> &[ReadModel] {
         &self.read_models
+    }
+
+    /// The read model named `name`.
+    pub fn find_read_model(&self, name: &str) -> Option<&ReadModel> {
+        self.read_models.iter().find(|m| m.name == name)
     }
 
     pub(crate) fn handler(&self, name: &str) -> Option<&Arc<dyn ErasedHandler>> {

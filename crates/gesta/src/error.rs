@@ -65,6 +65,20 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// Replaying the log through the reducers failed at one event: a history
+    /// question (as-of, diff) or a revert that would need it cannot be answered
+    /// (HTTP 409).
+    #[error("replaying the log fails at position {position} ({event_type} on {stream}): {message}")]
+    ReplayFailed {
+        /// The event whose reducer failed.
+        position: crate::event::Position,
+        /// Its type.
+        event_type: String,
+        /// Its stream.
+        stream: String,
+        /// What failed.
+        message: String,
+    },
     /// The handler failed for a reason of its own (HTTP 500).
     #[error("command {command:?} failed: {message}")]
     HandlerFailed {
@@ -84,6 +98,10 @@ pub enum Error {
     /// The command ran past its deadline and was rolled back (HTTP 503; retry later).
     #[error("command ran past its deadline of {0:?} and was rolled back")]
     DeadlineExceeded(Duration),
+    /// A query ran longer than [`crate::StoreOptions::query_timeout`] and was
+    /// cancelled (HTTP 503).
+    #[error("the query ran longer than {0:?} and was cancelled")]
+    QueryTimeout(Duration),
     /// The writer queue is full; retry after a short pause (HTTP 503 with Retry-After).
     #[error("the store is overloaded; retry shortly")]
     Overloaded,

@@ -75,6 +75,7 @@ mod error;
 pub mod event;
 mod expected;
 mod follower;
+pub mod history;
 pub mod json;
 pub mod metrics;
 pub mod middleware;
@@ -94,7 +95,8 @@ pub use error::Error;
 pub use expected::ExpectedVersion;
 pub use read::LogQuery;
 pub use store::{
-    AppendRequest, Health, MAX_PAGE, Stats, Store, StoreBuilder, StoreOptions, TypeCount,
+    AppendRequest, AsOfView, Health, MAX_PAGE, REVERT_COMMAND, Stats, Store, StoreBuilder,
+    StoreOptions, TypeCount,
 };
 pub use tx::Tx;
 pub use writer::{ImportBatch, StoredKey};

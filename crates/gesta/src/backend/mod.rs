@@ -15,6 +15,7 @@ mod lock;
 pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod scratch;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod session_lock;
 pub mod sqlite;
@@ -58,6 +59,16 @@ pub struct Dialect {
     pub notify_commit: Option<&'static str>,
     /// Records a migration name in `gesta_migrations` unless present (`:name`, `:applied_at`).
     pub record_migration: &'static str,
+    /// Statements that open a transaction in which nothing can be written (queries
+    /// from outside, `POST /admin/query`).
+    pub begin_read_only: &'static [&'static str],
+    /// Run after such a transaction ends, to make the connection writable again.
+    pub end_read_only: Option<&'static str>,
+    /// The primary-key columns of table `:table`, in key order (one column per row).
+    pub primary_key: &'static str,
+    /// The first and last position of the events of command `:command_id` (the
+    /// `command_id` in their metadata); two NULLs when it has none.
+    pub command_positions: &'static str,
 }
 
 /// Whether acknowledged commits survive a crash with the current settings.
@@ -75,6 +86,11 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn dialect(&self) -> &'static Dialect;
     /// Opens a connection for `role`.
     fn connect(&self, role: Role) -> Result<Box<dyn Connection>, SqlError>;
+    /// Opens a scratch place (ADR 007): a connection on which unqualified table names
+    /// resolve to a namespace of its own, empty when opened and dropped with the
+    /// connection (SQLite: a database in memory; PostgreSQL: a schema; MySQL: a
+    /// database). History materializes read models there.
+    fn scratch(&self) -> Result<Box<dyn Connection>, SqlError>;
     /// Whether separate reader connections see committed data (false for in-memory SQLite,
     /// whose reads then go through the writer).
     fn supports_readers(&self) -> bool;

@@ -21,6 +21,6 @@ mod wait;
 
 pub(crate) use lock::Lock;
 pub(crate) use page::{Page, page};
-pub(crate) use registry::{Lifetime, Registry};
+pub(crate) use registry::{Lifetime, Registry, Tasks};
 pub(crate) use run::{FollowerEntry, Held, run_while_locked};
 pub(crate) use wait::{backoff, changed_or_sleep, stopped};

@@ -18,6 +18,8 @@ pub enum SqlErrorKind {
     Decode,
     /// The connection or server failed.
     Connection,
+    /// A statement tried to write in a read-only transaction.
+    ReadOnly,
     /// Any other error (syntax, missing table, ...).
     Other,
 }

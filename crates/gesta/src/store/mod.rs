@@ -1,6 +1,7 @@
 //! The store handle: dispatch commands, append, read the log, query read models.
 
 mod aside;
+mod history;
 mod options;
 mod readers;
 mod stats;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+pub use history::{AsOfView, REVERT_COMMAND};
 pub use options::StoreOptions;
 pub use stats::{Health, Stats, TypeCount};
 
@@ -53,6 +55,10 @@ struct Inner {
     committed: writer::Commits,
     reactors: Arc<Registry>,
     projections: Arc<projection::Registry>,
+    /// Materialized places kept for reuse (history).
+    places: Arc<crate::history::cache::Places>,
+    /// The snapshot task and background rebuilds.
+    history_tasks: Arc<crate::follower::Tasks>,
 }
 
 /// A handle to an open store; cheap to clone. The reactors and the writer stop when the
@@ -146,10 +152,12 @@ impl StoreBuilder {
         ));
         let mut middleware = self.middleware;
         middleware.push(Arc::new(TraceCommands));
+        let history_tasks = crate::follower::Tasks::new("history");
         let store = Store {
             _lifetime: Some(Arc::new(Lifetime::new(vec![
                 Arc::clone(&reactors.tasks),
                 Arc::clone(&projections.tasks),
+                Arc::clone(&history_tasks),
             ]))),
             inner: Arc::new(Inner {
                 app,
@@ -162,10 +170,13 @@ impl StoreBuilder {
                 committed,
                 reactors,
                 projections,
+                places: Arc::default(),
+                history_tasks,
             }),
         };
         store.inner.reactors.start(&store.detached());
         store.inner.projections.start(&store.detached());
+        store.start_snapshots();
         Ok(store)
     }
 }

@@ -26,6 +26,15 @@ pub struct StoreOptions {
     /// How often a caught-up subscription looks for events committed by other
     /// processes (its own process's commits wake it at once). Default 200 ms.
     pub poll_interval: Duration,
+    /// How long a query from outside (`POST /admin/query`, [`crate::Store::query_at`])
+    /// may run before it is cancelled. Default 5 s.
+    pub query_timeout: Duration,
+    /// Take a snapshot of the read models every this many events (0 = only on
+    /// demand). Default 0; the bank example turns it on.
+    pub snapshot_every: u64,
+    /// Snapshots kept; older ones are deleted when a new one is taken (0 = all).
+    /// Default 100.
+    pub snapshot_keep: usize,
 }
 
 impl Default for StoreOptions {
@@ -38,6 +47,9 @@ impl Default for StoreOptions {
             max_idle_readers: 8,
             max_readers: 16,
             poll_interval: Duration::from_millis(200),
+            query_timeout: Duration::from_secs(5),
+            snapshot_every: 0,
+            snapshot_keep: 100,
         }
     }
 }
@@ -67,6 +79,19 @@ impl StoreOptions {
     pub fn readers(mut self, max: usize, max_idle: usize) -> Self {
         self.max_readers = max.max(1);
         self.max_idle_readers = max_idle.min(self.max_readers);
+        self
+    }
+
+    /// Sets [`StoreOptions::query_timeout`].
+    pub fn query_timeout(mut self, timeout: Duration) -> Self {
+        self.query_timeout = timeout;
+        self
+    }
+
+    /// Sets [`StoreOptions::snapshot_every`] and [`StoreOptions::snapshot_keep`].
+    pub fn snapshots(mut self, every: u64, keep: usize) -> Self {
+        self.snapshot_every = every;
+        self.snapshot_keep = keep;
         self
     }
 

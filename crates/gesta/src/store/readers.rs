@@ -57,6 +57,62 @@ impl Readers {
         .map_err(|e| Error::internal(format!("the read task failed: {e}")))?
     }
 
+    /// Runs `work` on a reader connection outside any transaction (it brackets its
+    /// own); on the writer's connection where there are no readers.
+    pub(crate) async fn run_session<T, F>(
+        self: &Arc<Self>,
+        jobs: &mpsc::Sender<Job>,
+        work: F,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Session) -> Result<T, Error> + Send + 'static,
+    {
+        if !self.backend.supports_readers() {
+            let (reply, result) = oneshot::channel();
+            let job = Job::OnConnection(Box::new(move |session: &mut Session| {
+                let _ = reply.send(work(session));
+            }));
+            jobs.send(job).await.map_err(|_| Error::Closed)?;
+            return result.await.map_err(|_| Error::Closed)?;
+        }
+        let turn = Arc::clone(&self.turns)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Closed)?;
+        let readers = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let result = readers.with_session(work);
+            drop(turn);
+            result
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the read task failed: {e}")))?
+    }
+
+    fn with_session<T>(
+        &self,
+        work: impl FnOnce(&mut Session) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let pooled = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let mut session = match pooled {
+            Some(session) => session,
+            None => Session::new(
+                self.backend.connect(Role::Reader)?,
+                self.backend.dialect().placeholder,
+            ),
+        };
+        // `work` brackets its own transactions (`Session::transaction` ends them on
+        // either path), so the connection is clean afterwards.
+        let result = work(&mut session);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < self.max_idle {
+                idle.push(session);
+            }
+        }
+        result
+    }
+
     fn run_blocking<T>(
         &self,
         read: impl FnOnce(&mut Tx<'_>) -> Result<T, Error>,

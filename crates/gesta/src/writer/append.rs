@@ -177,7 +177,7 @@ pub(super) fn reduce(tx: &mut Tx<'_>, app: &App, event: &RecordedEvent) -> Resul
 
 /// Applies one read model's reducer to `event`. A statement interrupted at the
 /// command's deadline stays a database error, so the writer reports the deadline.
-pub(super) fn reduce_one(
+pub(crate) fn reduce_one(
     tx: &mut Tx<'_>,
     model: &ReadModel,
     event: &RecordedEvent,

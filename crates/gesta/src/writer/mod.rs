@@ -31,6 +31,7 @@ use crate::metrics::StoreMetrics;
 use crate::tx::Session;
 use crate::{Error, ExpectedVersion};
 
+pub(crate) use append::reduce_one;
 pub(crate) use log_buffer::LogBuffer;
 pub(crate) use unit::UnitMeta;
 
@@ -46,6 +47,8 @@ pub(crate) enum Work {
         events: Vec<NewEvent>,
         expected: ExpectedVersion,
     },
+    /// A revert: checked, the live read models rewound, one `gesta.reverted` event.
+    Revert(crate::history::RevertTarget),
 }
 
 /// One command or append, with the channel its caller waits on.

@@ -63,11 +63,12 @@ fn replay(tx: &mut Tx<'_>, app: &App, from: &[Position]) -> Result<u64, Error> {
     let last = crate::read::last_position(tx)?;
     let mut after = from.iter().copied().min().unwrap_or(last);
     let mut count = 0;
+    let skipped = crate::history::reverts::skipped_at(tx, last)?;
     while after < last {
         let page = crate::read::read_log(tx, &LogQuery::after(after).limit(PAGE))?;
         let Some(tail) = page.last() else { break };
         after = tail.position;
-        for event in &page {
+        for event in page.iter().filter(|e| !skipped.contains(e.position)) {
             for (model, start) in app.read_models().iter().zip(from) {
                 if event.position > *start {
                     reduce_one(tx, model, event)?;

@@ -12,6 +12,9 @@ use crate::command::{CommandOutcome, HandlerError};
 use crate::sql::SqlErrorKind;
 use crate::{Context, Error};
 
+/// The least time a revert may take (it replays the log after a snapshot).
+const REVERT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Who asked for a unit of work: the command (if any) and the caller's [`Context`].
 #[derive(Debug, Clone)]
 pub(crate) struct UnitMeta {
@@ -42,7 +45,11 @@ impl Writer {
         meta: &UnitMeta,
         next: &mut u64,
     ) -> Result<CommandOutcome, Error> {
-        let deadline = self.config.command_deadline;
+        // A revert replays part of the log; it gets more time than a command.
+        let deadline = match work {
+            Work::Revert(_) => self.config.command_deadline.max(REVERT_DEADLINE),
+            _ => self.config.command_deadline,
+        };
         let started = Instant::now();
         self.session.conn.set_deadline(Some(started + deadline));
         let result = catch_unwind(AssertUnwindSafe(|| {
@@ -84,6 +91,17 @@ impl Writer {
                 None,
             ),
             Work::Append { events, expected } => (events, Some(expected)),
+            Work::Revert(target) => {
+                let head = crate::event::Position(*next - 1);
+                let event = crate::history::revert::prepare(
+                    &mut w.tx(),
+                    &self.app,
+                    self.dialect,
+                    &target,
+                    head,
+                )?;
+                (vec![event], None)
+            }
         };
         let recorded = append::append(&mut w, &self.app, events, expected, meta, next)?;
         let outcome = CommandOutcome {

@@ -17,7 +17,7 @@ pub const NOTED: &str = "Noted";
 /// Counts a trillion rows in SQL: far past any test deadline. Portable: a thousand-row
 /// recursive CTE cross-joined four times, since MySQL and MariaDB stop recursion after
 /// 1000 steps by default (`cte_max_recursion_depth`, `max_recursive_iterations`).
-const COUNT_TO_A_TRILLION: &str = "WITH RECURSIVE c(x) AS \
+pub const COUNT_TO_A_TRILLION: &str = "WITH RECURSIVE c(x) AS \
     (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) \
     SELECT COUNT(*) FROM c AS c1, c AS c2, c AS c3, c AS c4";
 
@@ -116,6 +116,11 @@ pub struct Noted {
 
 /// The suite's app.
 pub fn app() -> App {
+    app_with_model(ReadModel::new("notes", &["notes", "tallies"], reduce))
+}
+
+/// The suite's app with `model` as its read model (another version of it).
+pub fn app_with_model(model: ReadModel) -> App {
     App::new("conformance")
         .migration(Migration::new(
             "0001_notes",
@@ -132,7 +137,7 @@ pub fn app() -> App {
         ))
         .command(note)
         .command(other)
-        .read_model(ReadModel::new("notes", &["notes", "tallies"], reduce))
+        .read_model(model)
 }
 
 fn note(tx: &mut Tx<'_>, cmd: Note) -> Result<Vec<NewEvent>, HandlerError> {

@@ -23,6 +23,7 @@ mod check;
 
 mod append;
 mod group_commit;
+mod history;
 mod idempotency;
 mod import;
 mod limits;

@@ -36,6 +36,8 @@ pub(super) fn classify(code: u16) -> SqlErrorKind {
         1048 | 1364 | 1216 | 1217 | 1451 | 1452 | 3819 | 4025 => SqlErrorKind::ConstraintViolation,
         // ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
         1205 | 1213 => SqlErrorKind::Busy,
+        // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+        1792 => SqlErrorKind::ReadOnly,
         // ER_QUERY_INTERRUPTED, ER_QUERY_TIMEOUT (MySQL), ER_STATEMENT_TIMEOUT (MariaDB)
         1317 | 3024 | 1969 => SqlErrorKind::Interrupted,
         // CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN,

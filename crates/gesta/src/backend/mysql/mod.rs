@@ -56,6 +56,13 @@ static MARIADB_DIALECT: Dialect = Dialect {
     upsert_streams_suffix: "ON DUPLICATE KEY UPDATE version = VALUES(version)",
     notify_commit: None,
     record_migration: RECORD_MIGRATION,
+    begin_read_only: &["START TRANSACTION READ ONLY"],
+    end_read_only: None,
+    primary_key: "SELECT column_name FROM information_schema.key_column_usage \
+                  WHERE table_schema = DATABASE() AND table_name = :table \
+                  AND constraint_name = 'PRIMARY' ORDER BY ordinal_position",
+    command_positions: "SELECT MIN(position), MAX(position) FROM events \
+                        WHERE JSON_UNQUOTE(JSON_EXTRACT(metadata, '$.command_id')) COLLATE utf8mb4_bin = :command_id",
 };
 
 static MYSQL_SCHEMA_TEXT: LazyLock<String> =
@@ -188,6 +195,15 @@ impl Backend for MysqlBackend {
     fn connect(&self, role: Role) -> Result<Box<dyn Connection>, SqlError> {
         let conn = MysqlConnection::open(Arc::clone(&self.settings), role)?;
         Ok(Box::new(conn))
+    }
+
+    fn scratch(&self) -> Result<Box<dyn Connection>, SqlError> {
+        let name = super::scratch::name();
+        super::scratch::open(
+            self.connect(Role::Writer)?,
+            &format!("CREATE DATABASE {name}; USE {name}"),
+            format!("DROP DATABASE IF EXISTS {name}"),
+        )
     }
 
     fn supports_readers(&self) -> bool {

@@ -57,3 +57,15 @@ CREATE TABLE IF NOT EXISTS gesta_lease (
     id TINYINT NOT NULL PRIMARY KEY
 ) ENGINE=InnoDB;
 INSERT IGNORE INTO gesta_lease (id) VALUES (1);
+-- Snapshots of the read models (history, ADR 007): one row per snapshot and table,
+-- the table's rows as JSON text.
+CREATE TABLE IF NOT EXISTS gesta_snapshots (
+    position       BIGINT       NOT NULL,
+    table_name     VARCHAR(200) NOT NULL,
+    created_at     BIGINT       NOT NULL,
+    models_version VARCHAR(64)  NOT NULL,
+    row_count      BIGINT       NOT NULL,
+    bytes          BIGINT       NOT NULL,
+    content        LONGTEXT     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    PRIMARY KEY (position, table_name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;

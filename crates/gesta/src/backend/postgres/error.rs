@@ -39,6 +39,7 @@ pub(super) fn classify(code: &str) -> SqlErrorKind {
         c if c.starts_with("23") => SqlErrorKind::ConstraintViolation,
         "40001" | "40P01" | "55P03" => SqlErrorKind::Busy,
         "57014" => SqlErrorKind::Interrupted,
+        "25006" => SqlErrorKind::ReadOnly,
         "57P01" | "57P02" | "57P03" => SqlErrorKind::Connection,
         c if c.starts_with("08") => SqlErrorKind::Connection,
         _ => SqlErrorKind::Other,

@@ -43,6 +43,14 @@ static DIALECT: Dialect = Dialect {
     notify_commit: Some(notify::NOTIFY),
     record_migration: "INSERT INTO gesta_migrations (name, applied_at) VALUES (:name, :applied_at) \
                        ON CONFLICT (name) DO NOTHING",
+    begin_read_only: &["BEGIN READ ONLY"],
+    end_read_only: None,
+    primary_key: "SELECT a.attname::text FROM pg_index i \
+                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                  WHERE i.indrelid = CAST(:table AS text)::regclass AND i.indisprimary \
+                  ORDER BY array_position(i.indkey::int2[], a.attnum)",
+    command_positions: "SELECT MIN(position), MAX(position) FROM events \
+                        WHERE metadata->>'command_id' = :command_id",
 };
 
 /// Takes the session-level advisory lock for a name (see [`super::NamedLock`]), keyed
@@ -138,6 +146,15 @@ impl Backend for PgBackend {
 
     fn connect(&self, role: Role) -> Result<Box<dyn Connection>, SqlError> {
         Ok(Box::new(PgConnection::open(&self.pg, role)?))
+    }
+
+    fn scratch(&self) -> Result<Box<dyn Connection>, SqlError> {
+        let name = super::scratch::name();
+        super::scratch::open(
+            self.connect(Role::Writer)?,
+            &format!("CREATE SCHEMA {name}; SET search_path TO {name}"),
+            format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
+        )
     }
 
     fn supports_readers(&self) -> bool {

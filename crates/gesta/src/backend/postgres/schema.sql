@@ -42,3 +42,15 @@ CREATE TABLE IF NOT EXISTS gesta_migrations (
     name       TEXT   COLLATE "C" PRIMARY KEY,
     applied_at BIGINT NOT NULL
 );
+-- Snapshots of the read models (history, ADR 007): one row per snapshot and table,
+-- the table's rows as JSON text.
+CREATE TABLE IF NOT EXISTS gesta_snapshots (
+    position       BIGINT NOT NULL,
+    table_name     TEXT   COLLATE "C" NOT NULL,
+    created_at     BIGINT NOT NULL,
+    models_version TEXT   NOT NULL,
+    row_count      BIGINT NOT NULL,
+    bytes          BIGINT NOT NULL,
+    content        TEXT   NOT NULL,
+    PRIMARY KEY (position, table_name)
+);

@@ -255,7 +255,7 @@ fn readers_cannot_write() {
     let err = reader
         .execute("CREATE TEMP TABLE nope (x INT)", &[])
         .unwrap_err();
-    assert_eq!(err.kind, SqlErrorKind::Other, "{err}");
+    assert_eq!(err.kind, SqlErrorKind::ReadOnly, "{err}");
     reader.execute_batch("ROLLBACK").unwrap();
 }
 

@@ -29,12 +29,23 @@ pub(super) struct SqliteConnection {
 
 impl SqliteConnection {
     pub(super) fn open(path: &Path, flags: OpenFlags, synchronous: &str) -> Result<Self, SqlError> {
-        let mut conn = rusqlite::Connection::open_with_flags(path, flags).map_err(map_err)?;
+        let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(map_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
-        conn.set_prepared_statement_cache_capacity(256);
         if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
             set_wal(&conn)?;
         }
+        Self::configure(conn, synchronous)
+    }
+
+    /// A private database in memory: a scratch place (ADR 007). Nothing in it needs to
+    /// survive a crash, so it syncs nothing.
+    pub(super) fn open_scratch() -> Result<Self, SqlError> {
+        let conn = rusqlite::Connection::open_in_memory().map_err(map_err)?;
+        Self::configure(conn, "OFF")
+    }
+
+    fn configure(mut conn: rusqlite::Connection, synchronous: &str) -> Result<Self, SqlError> {
+        conn.set_prepared_statement_cache_capacity(256);
         conn.pragma_update(None, "synchronous", synchronous)
             .map_err(map_err)?;
         // Savepoint journals and temporary indexes in memory: with the default they
@@ -172,6 +183,7 @@ fn classify(e: &ffi::Error) -> SqlErrorKind {
             _ => SqlErrorKind::ConstraintViolation,
         },
         ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => SqlErrorKind::Busy,
+        ErrorCode::ReadOnly => SqlErrorKind::ReadOnly,
         ErrorCode::OperationInterrupted => SqlErrorKind::Interrupted,
         ErrorCode::CannotOpen | ErrorCode::SystemIoFailure | ErrorCode::DiskFull => {
             SqlErrorKind::Connection

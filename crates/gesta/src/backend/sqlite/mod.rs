@@ -19,6 +19,11 @@ static DIALECT: Dialect = Dialect {
     notify_commit: None,
     record_migration: "INSERT INTO gesta_migrations (name, applied_at) VALUES (:name, :applied_at) \
                        ON CONFLICT (name) DO NOTHING",
+    begin_read_only: &["PRAGMA query_only = ON", "BEGIN"],
+    end_read_only: Some("PRAGMA query_only = OFF"),
+    primary_key: "SELECT name FROM pragma_table_info(:table) WHERE pk > 0 ORDER BY pk",
+    command_positions: "SELECT MIN(position), MAX(position) FROM events \
+                        WHERE json_extract(metadata, '$.command_id') = :command_id",
 };
 
 /// Settings of a SQLite store, from its URL.
@@ -82,6 +87,10 @@ impl Backend for SqliteBackend {
             | OpenFlags::SQLITE_OPEN_URI;
         let conn = SqliteConnection::open(&path, flags, &self.config.synchronous)?;
         Ok(Box::new(conn))
+    }
+
+    fn scratch(&self) -> Result<Box<dyn Connection>, SqlError> {
+        Ok(Box::new(SqliteConnection::open_scratch()?))
     }
 
     fn supports_readers(&self) -> bool {

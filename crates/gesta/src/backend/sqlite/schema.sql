@@ -39,3 +39,15 @@ CREATE TABLE IF NOT EXISTS gesta_migrations (
     name       TEXT    PRIMARY KEY,
     applied_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Snapshots of the read models (history, ADR 007): one row per snapshot and table,
+-- the table's rows as JSON.
+CREATE TABLE IF NOT EXISTS gesta_snapshots (
+    position       INTEGER NOT NULL,
+    table_name     TEXT    NOT NULL,
+    created_at     INTEGER NOT NULL,
+    models_version TEXT    NOT NULL,
+    row_count      INTEGER NOT NULL,
+    bytes          INTEGER NOT NULL,
+    content        TEXT    NOT NULL,
+    PRIMARY KEY (position, table_name)
+) WITHOUT ROWID;
