@@ -36,6 +36,7 @@ use utoipa::OpenApi;
 
 pub use problem::{Problem, ProblemBody};
 use routes::ApiState;
+pub use routes::history::parse_as_of;
 pub use serve::{ServeOptions, serve, serve_with};
 
 /// The default largest request body: 1 MiB.
@@ -119,6 +120,7 @@ impl Api {
             .merge(routes::subscribe::routes(self.live))
             .merge(routes::reactors::routes())
             .merge(routes::projections::routes())
+            .merge(routes::history::routes())
             .route("/healthz", get(routes::health::health))
             .route("/metrics", get(routes::metrics::metrics))
             .route("/openapi.json", get(routes::openapi::document))

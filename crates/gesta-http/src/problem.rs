@@ -176,6 +176,29 @@ impl From<Error> for Problem {
                 "Store closed",
                 detail,
             ),
+            Error::ReplayFailed {
+                position,
+                event_type,
+                stream,
+                ..
+            } => Problem::new(
+                StatusCode::CONFLICT,
+                "replay-failed",
+                "Replaying the log fails",
+                detail,
+            )
+            .with("position", position.0)
+            .with("event_type", event_type)
+            .with("stream", stream),
+            Error::QueryTimeout(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "query-timeout",
+                "Query ran too long",
+                detail,
+            ),
+            Error::Database(sql) if sql.kind == gesta::sql::SqlErrorKind::ReadOnly => {
+                Problem::invalid(Some("sql".into()), detail)
+            }
             Error::Database(sql) if sql.kind == gesta::sql::SqlErrorKind::Busy => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

@@ -1,6 +1,6 @@
 //! The bank's own query route: `GET /accounts/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use gesta::{Store, params};
@@ -19,27 +19,44 @@ pub struct Account {
     pub balance: i64,
 }
 
-/// Read one account from the read model.
+/// The query parameters of `GET /accounts/{id}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountQuery {
+    as_of: Option<String>,
+}
+
+/// Read one account from the read model, now or as of a point in history.
 #[utoipa::path(
     get,
     path = "/accounts/{id}",
-    params(("id" = String, Path, description = "The account id")),
+    params(
+        ("id" = String, Path, description = "The account id"),
+        ("as_of" = Option<String>, Query, description = "The account right after the event at this position was applied (0 = empty store), or after the last event at or before this RFC 3339 time"),
+    ),
     responses(
         (status = 200, body = Account),
-        (status = 404, description = "No such account", body = gesta_http::ProblemBody, content_type = "application/problem+json"),
+        (status = 400, description = "Bad as_of", body = gesta_http::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such account (at that point)", body = gesta_http::ProblemBody, content_type = "application/problem+json"),
     ),
     tag = "bank"
 )]
 async fn account(
     State(store): State<Store>,
     Path(id): Path<String>,
+    query: Result<Query<AccountQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Account>, Problem> {
-    let rows = store
-        .query(
-            "SELECT id, owner, balance FROM accounts WHERE id = :id",
-            params! { "id" => id.as_str() },
-        )
-        .await?;
+    let Query(query) =
+        query.map_err(|e| Problem::invalid(None, format!("query string: {}", e.body_text())))?;
+    let sql = "SELECT id, owner, balance FROM accounts WHERE id = :id";
+    let params = params! { "id" => id.as_str() };
+    let rows = match query.as_of.as_deref() {
+        None => store.query(sql, params).await?,
+        Some(as_of) => {
+            let as_of = gesta_http::parse_as_of(as_of)?;
+            store.at(as_of).query(sql, params).await?
+        }
+    };
     let row = rows
         .first()
         .ok_or_else(|| Problem::not_found(format!("account {id:?} does not exist")))?;

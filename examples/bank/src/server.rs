@@ -24,6 +24,10 @@ pub struct Args {
     /// subjects `gesta.bank.<category>.<type>`). Default: off.
     #[arg(long, env = "GESTA_NATS")]
     pub nats: Option<String>,
+    /// Take a snapshot of the read models every N events, so that history questions
+    /// (as-of, diff, revert) replay at most N events (0 = only on demand).
+    #[arg(long, default_value_t = 10_000, env = "GESTA_SNAPSHOT_EVERY")]
+    pub snapshot_every: u64,
 }
 
 /// Parses the command line and serves until Ctrl-C or SIGTERM.
@@ -43,8 +47,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .outbox
         .unwrap_or_else(|| crate::welcome::default_outbox(&args.db));
     tracing::info!(outbox = %outbox.display(), "welcome emails go to the outbox");
+    let options = gesta::StoreOptions::default().snapshots(args.snapshot_every, 100);
     let mut builder = gesta::Store::builder(crate::app())
         .url(&args.db)
+        .options(options)
         .reactor(crate::welcome::reactor(outbox));
     if let Some(url) = &args.nats {
         tracing::info!(%url, "committed events are published to NATS JetStream");

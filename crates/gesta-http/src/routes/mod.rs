@@ -3,6 +3,7 @@
 pub(crate) mod commands;
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod history;
 pub(crate) mod metrics;
 pub(crate) mod openapi;
 pub(crate) mod projections;

@@ -5,6 +5,7 @@ mod bad_input;
 mod bank;
 mod commands;
 mod events;
+mod history;
 mod operations;
 mod streams;
 mod support;
