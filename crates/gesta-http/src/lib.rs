@@ -121,6 +121,7 @@ impl Api {
             .merge(routes::reactors::routes())
             .merge(routes::projections::routes())
             .merge(routes::history::routes())
+            .merge(routes::read_models::routes())
             .route("/healthz", get(routes::health::health))
             .route("/metrics", get(routes::metrics::metrics))
             .route("/openapi.json", get(routes::openapi::document))

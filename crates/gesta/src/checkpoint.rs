@@ -8,6 +8,7 @@
 //! | `reactor:<name>` | a reactor's checkpoint; also the name of its lock |
 //! | `projection:<name>` | an async projection's checkpoint; also the name of its lock |
 //! | `projection-rebuild:<name>` | a pending request to rebuild projection `<name>` |
+//! | `read-model-version:<name>` | the version of read model `<name>` its tables hold (in `position`; 0 = being filled) |
 //!
 //! The rows of one kind are selected by a byte range of keys (`reactor:` up to
 //! `reactor;`, the character after `:`), not `LIKE`, whose wildcards (`_` in
@@ -29,6 +30,8 @@ pub(crate) enum Kind {
     Projection,
     /// A pending rebuild request of an async projection.
     ProjectionRebuild,
+    /// The version an inline read model's tables were built by.
+    ReadModelVersion,
 }
 
 impl Kind {
@@ -39,6 +42,7 @@ impl Kind {
             Kind::Reactor => "reactor:",
             Kind::Projection => "projection:",
             Kind::ProjectionRebuild => "projection-rebuild:",
+            Kind::ReadModelVersion => "read-model-version:",
         }
     }
 
@@ -155,6 +159,7 @@ mod tests {
             Kind::Reactor,
             Kind::Projection,
             Kind::ProjectionRebuild,
+            Kind::ReadModelVersion,
         ];
         for kind in kinds {
             let prefix = kind.prefix();

@@ -8,6 +8,7 @@ pub(crate) mod metrics;
 pub(crate) mod openapi;
 pub(crate) mod projections;
 pub(crate) mod reactors;
+pub(crate) mod read_models;
 pub(crate) mod streams;
 pub(crate) mod subscribe;
 mod write;

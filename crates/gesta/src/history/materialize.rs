@@ -15,7 +15,7 @@ use crate::tx::Session;
 use crate::{Error, LogQuery, Tx};
 
 /// Events read from the log, and replayed in one scratch transaction, at a time.
-const PAGE: usize = 5_000;
+pub(crate) const PAGE: usize = 5_000;
 
 /// Read models as they stood at one position, in a scratch place of their own.
 pub(crate) struct Materialized {
@@ -31,13 +31,26 @@ pub(crate) struct Materialized {
 
 impl Materialized {
     /// Opens a scratch place and fills it with `models` (every read model when `None`)
-    /// as of `at`, reading the log through `log` (a read transaction).
+    /// as of `at`, reading the log through `log` (a read transaction), from the best
+    /// snapshot.
     pub(crate) fn build(
         backend: &dyn Backend,
         app: &App,
         log: &mut Tx<'_>,
         at: Position,
         models: Option<&[String]>,
+    ) -> Result<Self, Error> {
+        Self::build_from(backend, app, log, at, models, true)
+    }
+
+    /// As [`Materialized::build`]; from the start of the log unless `use_snapshots`.
+    pub(crate) fn build_from(
+        backend: &dyn Backend,
+        app: &App,
+        log: &mut Tx<'_>,
+        at: Position,
+        models: Option<&[String]>,
+        use_snapshots: bool,
     ) -> Result<Self, Error> {
         let dialect = backend.dialect();
         let mut session = Session::new(backend.scratch()?, dialect.placeholder);
@@ -63,9 +76,12 @@ impl Materialized {
             models,
         };
         let chosen = place.chosen(app);
-        if let Some((position, tables)) =
+        let start = if use_snapshots {
             snapshot::best(log, app, dialect.name, &chosen, at, &place.skipped)?
-        {
+        } else {
+            None
+        };
+        if let Some((position, tables)) = start {
             place
                 .session
                 .transaction(&["BEGIN"], |tx| tables.iter().try_for_each(|t| t.write(tx)))?;
@@ -150,6 +166,11 @@ impl Materialized {
             .iter()
             .map(|row| row.get_at(0))
             .collect::<Result<_, _>>()?)
+    }
+
+    /// What was left out, as of the place's position.
+    pub(crate) fn skipped(&self) -> &Skipped {
+        &self.skipped
     }
 
     /// Which read models this place holds.

@@ -9,10 +9,12 @@ use uuid::Uuid;
 use super::{Store, check_key};
 use crate::app::App;
 use crate::backend::Backend;
+use crate::checkpoint::{self, Kind};
 use crate::command::CommandOutcome;
 use crate::event::{Position, Timestamp};
 use crate::history::cache::Places;
 use crate::history::materialize::Materialized;
+use crate::history::rebuild::{self, ReadModelState, ReadModelStatus, RebuildState};
 use crate::history::{AsOf, Diff, RevertTarget, SnapshotInfo, TableRows, snapshot};
 use crate::sql::{Params, Row, SqlErrorKind};
 use crate::tx::{Session, Tx};
@@ -351,4 +353,188 @@ fn resolve(tx: &mut Tx<'_>, as_of: AsOf, head: Position) -> Result<Position, Err
             Ok(Position(last.flatten().unwrap_or(0).min(head.0)))
         }
     }
+}
+
+/// Inline read models: status and background rebuilds.
+impl Store {
+    /// Every inline read model with its version, position and state.
+    pub async fn read_models(&self) -> Result<Vec<ReadModelStatus>, Error> {
+        let app = Arc::clone(&self.inner.app);
+        let stored = self
+            .read(move |tx| {
+                let head = crate::read::last_position(tx)?;
+                let mut out = Vec::new();
+                for model in app.read_models() {
+                    let position = checkpoint::position(tx, &Kind::ReadModel.key(&model.name))?
+                        .unwrap_or_default();
+                    let built = checkpoint::position(tx, &Kind::ReadModelVersion.key(&model.name))?
+                        .unwrap_or(Position(u64::from(model.version)));
+                    out.push((model.clone(), position, built, head));
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(stored
+            .into_iter()
+            .map(|(model, position, built, head)| {
+                let rebuild = self.inner.rebuilds.get(&model.name);
+                let building = rebuild
+                    .as_ref()
+                    .is_some_and(|r| r.state == RebuildState::Building);
+                let state = if building {
+                    ReadModelState::Rebuilding
+                } else if built.0 != u64::from(model.version) {
+                    ReadModelState::Stale
+                } else {
+                    ReadModelState::Live
+                };
+                ReadModelStatus {
+                    name: model.name,
+                    version: model.version,
+                    built_version: built.0,
+                    tables: model.tables,
+                    position: position.0,
+                    head: head.0,
+                    state,
+                    rebuild,
+                }
+            })
+            .collect())
+    }
+
+    /// One inline read model's status; unknown names are [`RejectionKind::NotFound`].
+    ///
+    /// [`RejectionKind::NotFound`]: crate::RejectionKind::NotFound
+    pub async fn read_model(&self, name: &str) -> Result<ReadModelStatus, Error> {
+        self.read_models()
+            .await?
+            .into_iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| unknown_model(name))
+    }
+
+    /// Starts rebuilding read model `name` from the log in the background while
+    /// commands go on; the writer pauses only for the swap at the end. Follow it with
+    /// [`Store::read_model`]. Refused when one is already running in this process.
+    pub async fn rebuild_read_model(&self, name: &str) -> Result<ReadModelStatus, Error> {
+        if self.inner.app.find_read_model(name).is_none() {
+            return Err(unknown_model(name));
+        }
+        if !self.start_rebuild(name.to_owned()) {
+            return Err(Error::Rejected(crate::Rejection::conflict(format!(
+                "read model {name:?} is already being rebuilt"
+            ))));
+        }
+        self.read_model(name).await
+    }
+
+    /// Spawns the background rebuild of `name`; false when one is running.
+    pub(super) fn start_rebuild(&self, name: String) -> bool {
+        if !self.inner.rebuilds.begin(&name) {
+            return false;
+        }
+        let store = self.detached();
+        self.inner.history_tasks.spawn(move |_stop| async move {
+            let result = store.run_rebuild(&name).await;
+            match &result {
+                Ok(pause) => tracing::info!(read_model = %name, pause_ms = pause.as_millis() as u64, "read model rebuilt and swapped in"),
+                Err(err) => tracing::error!(read_model = %name, error = %err, "rebuilding the read model failed"),
+            }
+            store.inner.rebuilds.end(&name, result.as_ref().copied());
+        });
+        true
+    }
+
+    /// Builds `name` in a scratch place up to near the head, then has the writer swap
+    /// it in. Returns how long the swap held the writer.
+    async fn run_rebuild(&self, name: &str) -> Result<Duration, Error> {
+        let names = vec![name.to_owned()];
+        loop {
+            let parts = self.history_parts();
+            let only = names.clone();
+            let (mut place, mut head) = self
+                .inner
+                .readers
+                .run_session(&self.inner.jobs, move |session| {
+                    session.transaction(&["BEGIN"], |log| {
+                        let head = crate::read::last_position(log)?;
+                        let to = rebuild::first_step(head);
+                        let place = Materialized::build_from(
+                            &*parts.backend,
+                            &parts.app,
+                            log,
+                            to,
+                            Some(&only),
+                            false,
+                        )?;
+                        Ok((place, head))
+                    })
+                })
+                .await?;
+            let mut current = true;
+            loop {
+                self.inner.rebuilds.update(name, |p| {
+                    p.position = place.position.0;
+                    p.head = head.0;
+                });
+                if head.0.saturating_sub(place.position.0) <= rebuild::SWAP_WITHIN {
+                    break;
+                }
+                let parts = self.history_parts();
+                let (moved, now, ok) = self
+                    .inner
+                    .readers
+                    .run_session(&self.inner.jobs, move |session| {
+                        session.transaction(&["BEGIN"], |log| {
+                            let head = crate::read::last_position(log)?;
+                            let to = Position(head.0.min(place.position.0 + rebuild::CHUNK));
+                            let ok = place.advance(&parts.app, log, to)?;
+                            Ok((place, head, ok))
+                        })
+                    })
+                    .await?;
+                (place, head) = (moved, now);
+                if !ok {
+                    current = false;
+                    break;
+                }
+            }
+            if !current {
+                drop_blocking(place).await;
+                continue;
+            }
+            let app = Arc::clone(&self.inner.app);
+            let begin = self.inner.backend.dialect().begin;
+            let model_name = name.to_owned();
+            let (reply, result) = tokio::sync::oneshot::channel();
+            let job = crate::writer::Job::OnConnection(Box::new(move |session: &mut Session| {
+                let started = Instant::now();
+                let swapped = match app.find_read_model(&model_name) {
+                    Some(model) => {
+                        session.transaction(begin, |tx| rebuild::swap_in(tx, model, &mut place))
+                    }
+                    None => Err(unknown_model(&model_name)),
+                };
+                let _ = reply.send(swapped.map(|ok| (ok, started.elapsed())));
+                drop(place);
+            }));
+            self.inner.jobs.send(job).await.map_err(|_| Error::Closed)?;
+            let (swapped, pause) = result.await.map_err(|_| Error::Closed)??;
+            if swapped {
+                return Ok(pause);
+            }
+        }
+    }
+}
+
+/// Drops a materialized place on a blocking thread (its scratch namespace is
+/// dropped with blocking SQL).
+async fn drop_blocking(place: Materialized) {
+    let _ = tokio::task::spawn_blocking(move || drop(place)).await;
+}
+
+fn unknown_model(name: &str) -> Error {
+    Error::Rejected(crate::Rejection::not_found(format!(
+        "no read model named {name:?}"
+    )))
 }

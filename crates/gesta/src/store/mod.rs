@@ -59,6 +59,8 @@ struct Inner {
     places: Arc<crate::history::cache::Places>,
     /// The snapshot task and background rebuilds.
     history_tasks: Arc<crate::follower::Tasks>,
+    /// Background rebuilds of inline read models started by this process.
+    rebuilds: crate::history::rebuild::Rebuilds,
 }
 
 /// A handle to an open store; cheap to clone. The reactors and the writer stop when the
@@ -135,7 +137,7 @@ impl StoreBuilder {
         };
         let (spawn_backend, spawn_app, spawn_metrics) =
             (Arc::clone(&backend), Arc::clone(&app), Arc::clone(&metrics));
-        let committed = tokio::task::spawn_blocking(move || {
+        let (committed, pending_rebuilds) = tokio::task::spawn_blocking(move || {
             writer::spawn(spawn_backend, spawn_app, config, spawn_metrics, receiver)
         })
         .await
@@ -171,12 +173,17 @@ impl StoreBuilder {
                 reactors,
                 projections,
                 places: Arc::default(),
+                rebuilds: Default::default(),
                 history_tasks,
             }),
         };
         store.inner.reactors.start(&store.detached());
         store.inner.projections.start(&store.detached());
         store.start_snapshots();
+        for name in pending_rebuilds {
+            tracing::info!(read_model = %name, "read model new or of a new version: rebuilding it in the background");
+            store.start_rebuild(name);
+        }
         Ok(store)
     }
 }

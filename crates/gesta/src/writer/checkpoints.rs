@@ -21,6 +21,43 @@ pub(super) fn ensure(tx: &mut Tx<'_>, app: &App) -> Result<(), SqlError> {
     Ok(())
 }
 
+/// When the store opens: a read model new to a store with history gets its
+/// checkpoint at the head and version 0 (its tables are filled in the background,
+/// not by a replay that would hold the writer); one whose stored version differs from
+/// the declared one keeps its tables until a background rebuild swaps new ones in.
+/// Returns the names of the read models to rebuild in the background.
+pub(super) fn versions(tx: &mut Tx<'_>, app: &App) -> Result<Vec<String>, SqlError> {
+    let head = crate::read::last_position(tx)?;
+    let mut pending = Vec::new();
+    for model in app.read_models() {
+        let version_key = Kind::ReadModelVersion.key(&model.name);
+        let declared = Position(u64::from(model.version));
+        let new = checkpoint::position(tx, &key(model))?.is_none();
+        let stored = if new && head > Position(0) {
+            checkpoint::insert(tx, &key(model), head)?;
+            checkpoint::delete(tx, &version_key)?;
+            checkpoint::insert(tx, &version_key, Position(0))?;
+            Position(0)
+        } else {
+            checkpoint::get_or_create(tx, &version_key, |_| Ok(declared))?
+        };
+        if stored != declared {
+            pending.push(model.name.clone());
+        }
+    }
+    Ok(pending)
+}
+
+/// Records that `model`'s tables are now built by its declared version.
+pub(crate) fn set_version(tx: &mut Tx<'_>, model: &crate::ReadModel) -> Result<(), SqlError> {
+    let version_key = Kind::ReadModelVersion.key(&model.name);
+    let declared = Position(u64::from(model.version));
+    if checkpoint::set(tx, &version_key, declared)? == 0 {
+        checkpoint::insert(tx, &version_key, declared)?;
+    }
+    Ok(())
+}
+
 /// Each read model's position, in the order of `app.read_models()`.
 pub(super) fn load(tx: &mut Tx<'_>, app: &App) -> Result<Vec<Position>, SqlError> {
     app.read_models()

@@ -6,7 +6,7 @@
 
 mod append;
 mod batch;
-mod checkpoints;
+pub(crate) mod checkpoints;
 mod idempotency;
 mod import;
 mod log_buffer;
@@ -84,7 +84,7 @@ pub(crate) fn spawn(
     config: WriterConfig,
     metrics: Arc<StoreMetrics>,
     jobs: mpsc::Receiver<Job>,
-) -> Result<Commits, Error> {
+) -> Result<(Commits, Vec<String>), Error> {
     let dialect = backend.dialect();
     let conn = backend.connect(Role::Writer)?;
     let mut session = Session::new(conn, dialect.placeholder);
@@ -109,12 +109,13 @@ pub(crate) fn spawn(
         live,
         log: LogBuffer::new(dialect),
     };
+    let pending = writer.open_read_models()?;
     writer.catch_up()?;
     std::thread::Builder::new()
         .name("gesta-writer".to_owned())
         .spawn(move || writer.run(jobs))
         .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")))?;
-    Ok(commits)
+    Ok((commits, pending))
 }
 
 /// Committed batches kept for subscribers that are a little behind; one further behind

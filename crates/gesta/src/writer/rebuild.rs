@@ -24,6 +24,9 @@ impl Writer {
                 }
             }
             checkpoints::ensure(tx, &app)?;
+            for model in app.read_models() {
+                checkpoints::set_version(tx, model)?;
+            }
             let from = vec![Position(0); app.read_models().len()];
             replay(tx, &app, &from)
         })
@@ -45,6 +48,16 @@ impl Writer {
             }
             Ok(replayed)
         })
+    }
+
+    /// Records read models new to the store and versions (see
+    /// [`checkpoints::versions`]); returns those to rebuild in the background.
+    pub(super) fn open_read_models(&mut self) -> Result<Vec<String>, Error> {
+        let app = Arc::clone(&self.app);
+        if app.read_models().is_empty() {
+            return Ok(Vec::new());
+        }
+        self.in_transaction(|tx| Ok(checkpoints::versions(tx, &app)?))
     }
 
     /// Runs `work` in a write transaction: commit on success, roll back on error.

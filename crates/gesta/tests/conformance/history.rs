@@ -20,7 +20,9 @@ conformance!(
     diff_shows_what_changed_row_by_row,
     revert_takes_a_command_back_and_redo_puts_it_again,
     revert_to_a_position_goes_back_there,
-    taking_a_snapshot_every_n_events_happens_by_itself
+    taking_a_snapshot_every_n_events_happens_by_itself,
+    a_background_rebuild_loses_nothing_under_concurrent_commands,
+    a_new_read_model_version_is_rebuilt_in_the_background_at_open
 );
 
 async fn tallies_at(store: &Store, at: impl Into<AsOf>) -> Vec<TallyRow> {
@@ -395,4 +397,89 @@ async fn taking_a_snapshot_every_n_events_happens_by_itself(b: TestDb) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+async fn wait_rebuilt(store: &Store, name: &str) -> gesta::history::ReadModelStatus {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = store.read_model(name).await.unwrap();
+        match status.rebuild.as_ref().map(|r| r.state) {
+            Some(gesta::history::RebuildState::Done) => return status,
+            Some(gesta::history::RebuildState::Failed) => panic!("rebuild failed: {status:?}"),
+            _ => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_background_rebuild_loses_nothing_under_concurrent_commands(b: TestDb) {
+    let store = b.open().await;
+    for i in 0..60_u32 {
+        let note = Note::new(&format!("bg-{}", i % 7), &format!("t{i}"), 1 + i % 3);
+        store.dispatch(note).await.unwrap();
+    }
+    // Junk the log does not explain: a rebuild drops it.
+    store
+        .dispatch(Note::new("x", "x", 0).mode(crate::app::Mode::Scribble))
+        .await
+        .unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..40_u32 {
+                    let note = Note::new(&format!("bg-w{w}"), &format!("w{w}-{i}"), 1);
+                    store.dispatch(note).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let started = store.rebuild_read_model("notes").await.unwrap();
+    assert_eq!(started.state, gesta::history::ReadModelState::Rebuilding);
+    let again = store.rebuild_read_model("notes").await;
+    assert!(again.is_err() || wait_rebuilt(&store, "notes").await.rebuild.is_some());
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let status = wait_rebuilt(&store, "notes").await;
+    assert_eq!(status.state, gesta::history::ReadModelState::Live);
+    let log = check::gap_free_log(&store).await;
+    check::read_model_matches_log(&store, &log).await;
+    assert!(
+        !check::tallies(&store)
+            .await
+            .iter()
+            .any(|t| t.stream_id == "junk")
+    );
+    assert_eq!(status.position, status.head);
+    let unknown = store.rebuild_read_model("nope").await.unwrap_err();
+    assert_eq!(rejection_kind(unknown), RejectionKind::NotFound);
+}
+
+async fn a_new_read_model_version_is_rebuilt_in_the_background_at_open(b: TestDb) {
+    if !b.survives_reopen() {
+        return b.not_applicable("version rebuild", "the store does not survive a reopen");
+    }
+    let store = b.open().await;
+    commit_recording(&store, 20).await;
+    store
+        .dispatch(Note::new("x", "x", 0).mode(crate::app::Mode::Scribble))
+        .await
+        .unwrap();
+    let listed = store.read_models().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].version, listed[0].built_version), (1, 1));
+    assert_eq!(listed[0].state, gesta::history::ReadModelState::Live);
+    drop(store);
+    let bumped = b.builder_for(bumped_app()).open().await.unwrap();
+    let status = wait_rebuilt(&bumped, "notes").await;
+    assert_eq!((status.version, status.built_version), (2, 2));
+    let log = check::gap_free_log(&bumped).await;
+    check::read_model_matches_log(&bumped, &log).await;
+    drop(bumped);
+    let again = b.builder_for(bumped_app()).open().await.unwrap();
+    let status = again.read_model("notes").await.unwrap();
+    assert!(status.rebuild.is_none(), "no second rebuild: {status:?}");
+    assert_eq!(status.state, gesta::history::ReadModelState::Live);
 }

@@ -1,0 +1,194 @@
+//! Rebuilding one inline read model without stopping the writer: it is built from the
+//! log in a scratch place while commands go on (and keep updating the live tables),
+//! moved forward until it is close to the head, then swapped in by the writer in one
+//! short transaction that also applies the few events committed since.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::materialize::{Materialized, apply_all};
+use super::reverts;
+use crate::app::ReadModel;
+use crate::checkpoint::{self, Kind};
+use crate::event::{Position, Timestamp};
+use crate::{Error, LogQuery, Tx};
+
+/// Events the scratch place is moved forward by per read transaction.
+pub(crate) const CHUNK: u64 = 50_000;
+
+/// The scratch place is swapped in once it is this close to the head.
+pub(crate) const SWAP_WITHIN: u64 = 2_000;
+
+/// Where a background rebuild is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RebuildState {
+    /// Replaying the log into a scratch place.
+    Building,
+    /// Done: the rebuilt tables are live.
+    Done,
+    /// Stopped by an error (see `error`); the live tables are unchanged.
+    Failed,
+}
+
+/// A background rebuild's progress, as `GET /admin/read-models/{name}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RebuildProgress {
+    /// Where it is.
+    pub state: RebuildState,
+    /// The position the scratch place has reached.
+    pub position: u64,
+    /// The head of the log when last looked at.
+    pub head: u64,
+    /// When it started (RFC 3339).
+    pub started: String,
+    /// When it ended, if it has.
+    pub finished: Option<String>,
+    /// How long the swap held the writer, in milliseconds.
+    pub pause_ms: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Whether an inline read model's live tables are current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadModelState {
+    /// Up to date with the log, built by its declared version.
+    Live,
+    /// Being rebuilt in the background; the live tables are still the old ones.
+    Rebuilding,
+    /// Built by another version (or new and not yet filled) and not being rebuilt
+    /// in this process (e.g. the rebuild failed); `POST .../rebuild` starts one.
+    Stale,
+}
+
+/// An inline read model, as `GET /admin/read-models` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadModelStatus {
+    /// Its name.
+    pub name: String,
+    /// The version the application declares.
+    pub version: u32,
+    /// The version its live tables were built by (0 = being filled for the first time).
+    pub built_version: u64,
+    /// The tables it owns.
+    pub tables: Vec<String>,
+    /// How far in the log its live tables are.
+    pub position: u64,
+    /// The head of the log.
+    pub head: u64,
+    /// Whether the live tables are current.
+    pub state: ReadModelState,
+    /// The latest background rebuild this process ran, if any.
+    pub rebuild: Option<RebuildProgress>,
+}
+
+/// The rebuilds this process started, by read-model name.
+#[derive(Default)]
+pub(crate) struct Rebuilds(Mutex<HashMap<String, RebuildProgress>>);
+
+impl Rebuilds {
+    /// Registers a new rebuild of `name`; false when one is already building.
+    pub(crate) fn begin(&self, name: &str) -> bool {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if all
+            .get(name)
+            .is_some_and(|p| p.state == RebuildState::Building)
+        {
+            return false;
+        }
+        all.insert(
+            name.to_owned(),
+            RebuildProgress {
+                state: RebuildState::Building,
+                position: 0,
+                head: 0,
+                started: Timestamp::now().to_rfc3339(),
+                finished: None,
+                pause_ms: None,
+                error: None,
+            },
+        );
+        true
+    }
+
+    /// Updates the progress of `name`.
+    pub(crate) fn update(&self, name: &str, change: impl FnOnce(&mut RebuildProgress)) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(progress) = all.get_mut(name) {
+            change(progress);
+        }
+    }
+
+    /// The progress of `name`, if this process rebuilt it.
+    pub(crate) fn get(&self, name: &str) -> Option<RebuildProgress> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.get(name).cloned()
+    }
+
+    /// Marks `name` ended: done with the writer's pause, or failed with `error`.
+    pub(crate) fn end(&self, name: &str, result: Result<Duration, &Error>) {
+        self.update(name, |p| {
+            p.finished = Some(Timestamp::now().to_rfc3339());
+            match result {
+                Ok(pause) => {
+                    p.state = RebuildState::Done;
+                    p.position = p.head.max(p.position);
+                    p.pause_ms = Some(pause.as_millis() as u64);
+                }
+                Err(err) => {
+                    p.state = RebuildState::Failed;
+                    p.error = Some(err.to_string());
+                }
+            }
+        });
+    }
+}
+
+/// The swap, in the writer's transaction on the live tables: `place` (read model
+/// `model` at some position S) replaces the live tables, the events after S are
+/// applied to them, and the read model's checkpoint and version are recorded.
+/// Returns `Ok(false)` when a revert recorded since S changed what S means (the
+/// rebuild must start again).
+pub(crate) fn swap_in(
+    tx: &mut Tx<'_>,
+    model: &ReadModel,
+    place: &mut Materialized,
+) -> Result<bool, Error> {
+    let head = crate::read::last_position(tx)?;
+    let at = place.position;
+    let skipped = reverts::skipped_at(tx, head)?;
+    if skipped.clipped(at) != place.skipped().clipped(at) {
+        return Ok(false);
+    }
+    for table in &model.tables {
+        let rows = place.table(table)?;
+        tx.execute(&format!("DELETE FROM {table}"), &crate::params! {})?;
+        rows.write(tx)?;
+    }
+    let mut after = at;
+    while after < head {
+        let want = ((head.0 - after.0) as usize).min(super::materialize::PAGE);
+        let page = crate::read::read_log(tx, &LogQuery::after(after).limit(want))?;
+        let Some(last) = page.last().map(|e| e.position) else {
+            break;
+        };
+        apply_all(tx, &[model], &page, &skipped)?;
+        after = last;
+    }
+    let key = Kind::ReadModel.key(&model.name);
+    if checkpoint::set(tx, &key, head)? == 0 {
+        checkpoint::insert(tx, &key, head)?;
+    }
+    crate::writer::checkpoints::set_version(tx, model)?;
+    Ok(true)
+}
+
+/// The position a new scratch place is first built to.
+pub(crate) fn first_step(head: Position) -> Position {
+    Position(head.0.min(CHUNK))
+}
