@@ -8,9 +8,13 @@
 //! - `gesta projections rebuild --db URL --projection NAME`: records a rebuild request
 //!   that the process running the projection performs (at once if one runs it, else
 //!   when one starts).
+//! - History, through a running server's admin API (`--server URL`): `gesta snapshots
+//!   list|create`, `gesta diff --from P1 --to P2 [--table T]`, `gesta revert
+//!   COMMAND_ID | --to P`, `gesta read-models list|rebuild NAME`.
 
 mod copy;
 mod events;
+mod history;
 mod open;
 mod projections;
 mod reactors;
@@ -39,6 +43,15 @@ enum Command {
     Reactors(reactors::Args),
     /// Async projections' checkpoints and lag; request a rebuild.
     Projections(projections::Args),
+    /// Snapshots of the read models (via a running server): list, create.
+    Snapshots(history::SnapshotsArgs),
+    /// What changed in the read models between two positions (via a running server).
+    Diff(history::DiffArgs),
+    /// Revert a command, or every command after a position (via a running server).
+    Revert(history::RevertArgs),
+    /// Inline read models (via a running server): list, rebuild in the background.
+    #[command(name = "read-models")]
+    ReadModels(history::ReadModelsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,6 +66,10 @@ fn main() -> anyhow::Result<()> {
             Command::Copy(args) => copy::run(args).await,
             Command::Reactors(args) => reactors::run(args).await,
             Command::Projections(args) => projections::run(args).await,
+            Command::Snapshots(args) => history::snapshots(args).await,
+            Command::Diff(args) => history::diff(args).await,
+            Command::Revert(args) => history::revert(args).await,
+            Command::ReadModels(args) => history::read_models(args).await,
         }
     })
 }
