@@ -79,6 +79,7 @@ async fn copy_moves_log_and_keys_and_the_app_catches_up_on_the_target() {
     );
 
     let target = Store::open(&to, gesta_bank::app()).await.unwrap();
+    target.read_models_ready().await.unwrap();
     assert_eq!(
         balances(&target).await,
         balances(&source).await,
@@ -164,6 +165,7 @@ async fn a_target_with_other_events_is_refused_and_left_alone() {
     let (from, to) = (sqlite_url(&dir, "from.db"), sqlite_url(&dir, "to.db"));
     source(&from).await;
     let other = Store::open(&to, gesta_bank::app()).await.unwrap();
+    other.read_models_ready().await.unwrap();
     other
         .dispatch(OpenAccount {
             account_id: "zz".into(),
@@ -178,6 +180,7 @@ async fn a_target_with_other_events_is_refused_and_left_alone() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("differ from the source"), "{stderr}");
     let target = Store::open(&to, gesta_bank::app()).await.unwrap();
+    target.read_models_ready().await.unwrap();
     assert_eq!(
         target.stats().await.unwrap().events,
         1,
@@ -202,6 +205,7 @@ async fn a_read_model_added_later_is_built_from_history_on_open() {
             count_event,
         ));
     let store = Store::open(&db, v2).await.unwrap();
+    store.read_models_ready().await.unwrap();
     let rows = store
         .query(
             "SELECT event_type, n FROM event_counts ORDER BY event_type",
@@ -289,6 +293,7 @@ async fn copy_round_trips_through_the_server_backends() {
         );
     }
     let target = Store::open(&last, gesta_bank::app()).await.unwrap();
+    target.read_models_ready().await.unwrap();
     assert_eq!(balances(&target).await, balances(&source).await);
     let all = LogQuery::after(Position(0)).limit(1000);
     let (a, b) = (
@@ -301,6 +306,7 @@ async fn copy_round_trips_through_the_server_backends() {
     assert_eq!(ids(&a), ids(&b));
     for server in &servers {
         let on_server = Store::open(server.url(), gesta_bank::app()).await.unwrap();
+        on_server.read_models_ready().await.unwrap();
         assert_eq!(
             balances(&on_server).await,
             balances(&source).await,

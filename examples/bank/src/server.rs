@@ -60,6 +60,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .open()
         .await
         .with_context(|| format!("opening {}", args.db))?;
+    // The handlers check commands against the accounts table: a read model being
+    // filled in the background (new, or of a new version) must be complete first.
+    store
+        .read_models_ready()
+        .await
+        .context("filling the read models from the log")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -130,6 +130,17 @@ impl Rebuilds {
         all.get(name).cloned()
     }
 
+    /// Whether any rebuild is building; the first failure, if any.
+    pub(crate) fn busy(&self) -> (bool, Option<String>) {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let building = all.values().any(|p| p.state == RebuildState::Building);
+        let failed = all
+            .iter()
+            .find(|(_, p)| p.state == RebuildState::Failed)
+            .map(|(name, p)| format!("{name}: {}", p.error.as_deref().unwrap_or("failed")));
+        (building, failed)
+    }
+
     /// Marks `name` ended: done with the writer's pause, or failed with `error`.
     pub(crate) fn end(&self, name: &str, result: Result<Duration, &Error>) {
         self.update(name, |p| {

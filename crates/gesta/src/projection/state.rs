@@ -88,6 +88,18 @@ pub(super) async fn apply(store: &Store, batch: Batch) -> Result<Applied, Error>
             if rebuild_if_requested(tx, &batch.projection, &batch.tables)? {
                 return Ok(Applied::Rebuilt);
             }
+            // Reverts: events of reverted commands are left out; a revert recorded in
+            // this batch that takes back events already applied means starting over.
+            let reverts = crate::history::reverts::records(tx, batch.to)?;
+            let undoes_applied = reverts.iter().any(|r| {
+                r.position > batch.from && r.ranges.iter().any(|&(first, _)| first <= batch.from.0)
+            });
+            if undoes_applied {
+                tracing::info!(projection = %batch.projection, "a revert takes back applied events; rebuilding");
+                reset_in(tx, &batch.projection, &batch.tables)?;
+                return Ok(Applied::Rebuilt);
+            }
+            let skipped = crate::history::reverts::Skipped::from_reverts(reverts);
             let moved = tx.execute(
                 "UPDATE checkpoints SET position = :to, updated_at = :at \
                  WHERE name = :name AND position = :from",
@@ -99,7 +111,7 @@ pub(super) async fn apply(store: &Store, batch: Batch) -> Result<Applied, Error>
             if moved == 0 {
                 return Ok(Applied::Moved(current(tx, &batch.checkpoint)?));
             }
-            for event in &batch.events {
+            for event in batch.events.iter().filter(|e| !skipped.contains(e.position)) {
                 (batch.apply)(tx, event).map_err(|err| failed(&batch.projection, event, err))?;
             }
             Ok(Applied::Done)

@@ -428,6 +428,25 @@ impl Store {
         self.read_model(name).await
     }
 
+    /// Waits until no background rebuild of this process is running (those started
+    /// at open for read models that are new or of a new version, and requested ones).
+    /// An application whose command handlers read a read model being filled should
+    /// wait for this before taking commands (the bank server does). Fails with the
+    /// first rebuild that failed.
+    pub async fn read_models_ready(&self) -> Result<(), Error> {
+        loop {
+            match self.inner.rebuilds.busy() {
+                (false, None) => return Ok(()),
+                (_, Some(failed)) => {
+                    return Err(Error::internal(format!(
+                        "a read model rebuild failed: {failed}"
+                    )));
+                }
+                (true, None) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+
     /// Spawns the background rebuild of `name`; false when one is running.
     pub(super) fn start_rebuild(&self, name: String) -> bool {
         if !self.inner.rebuilds.begin(&name) {

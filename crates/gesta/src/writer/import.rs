@@ -41,7 +41,8 @@ impl Writer {
         self.session.begin(self.dialect.begin)?;
         let app = std::sync::Arc::clone(&self.app);
         let mut w = WriteTx::new(&mut self.session, &mut self.log);
-        let result = import_in(&mut w, &app, &batch).and_then(|count| {
+        let dialect = self.dialect;
+        let result = import_in(&mut w, &app, dialect, &batch).and_then(|count| {
             self.log.flush(self.session.conn.as_mut())?;
             Ok(count)
         });
@@ -69,7 +70,12 @@ impl Writer {
 
 /// Buffers the events (and applies this store's own reducers to them, so its read
 /// models stay at the head of the log), then stores the keys.
-fn import_in(w: &mut WriteTx<'_>, app: &crate::App, batch: &ImportBatch) -> Result<u64, Error> {
+fn import_in(
+    w: &mut WriteTx<'_>,
+    app: &crate::App,
+    dialect: &crate::backend::Dialect,
+    batch: &ImportBatch,
+) -> Result<u64, Error> {
     refuse_taken_ids(&mut w.tx(), &batch.events)?;
     let mut streams: Vec<&StreamId> = batch.events.iter().map(|e| &e.stream_id).collect();
     streams.sort_unstable();
@@ -91,6 +97,9 @@ fn import_in(w: &mut WriteTx<'_>, app: &crate::App, batch: &ImportBatch) -> Resu
             )));
         }
         buffer(w, event.clone())?;
+        if event.event_type == crate::history::reverts::REVERTED && !app.read_models().is_empty() {
+            rewind_for_revert(&mut w.tx(), app, dialect, event.position)?;
+        }
         reduce(&mut w.tx(), app, event)?;
     }
     if let Some(last) = batch.events.last() {
@@ -102,6 +111,25 @@ fn import_in(w: &mut WriteTx<'_>, app: &crate::App, batch: &ImportBatch) -> Resu
         import_key(&mut w.tx(), key)?;
     }
     Ok(batch.events.len() as u64)
+}
+
+/// An imported revert (at `at`) takes effect as a recorded one does: the read
+/// models are rewound to the log without the events it leaves out.
+fn rewind_for_revert(
+    tx: &mut Tx<'_>,
+    app: &crate::App,
+    dialect: &crate::backend::Dialect,
+    at: crate::event::Position,
+) -> Result<(), Error> {
+    use crate::history::reverts::skipped_at;
+    let head = crate::event::Position(at.0 - 1);
+    let before = skipped_at(tx, head)?;
+    let after = skipped_at(tx, at)?;
+    if let Some(first) = before.first_difference(&after) {
+        let start = crate::event::Position(first.0.saturating_sub(1));
+        crate::history::revert::rewind(tx, app, dialect, start, head, &after)?;
+    }
+    Ok(())
 }
 
 /// Ids looked up in one statement.

@@ -22,7 +22,9 @@ conformance!(
     revert_to_a_position_goes_back_there,
     taking_a_snapshot_every_n_events_happens_by_itself,
     a_background_rebuild_loses_nothing_under_concurrent_commands,
-    a_new_read_model_version_is_rebuilt_in_the_background_at_open
+    a_new_read_model_version_is_rebuilt_in_the_background_at_open,
+    async_projections_respect_reverts,
+    an_imported_log_keeps_its_reverts
 );
 
 async fn tallies_at(store: &Store, at: impl Into<AsOf>) -> Vec<TallyRow> {
@@ -482,4 +484,69 @@ async fn a_new_read_model_version_is_rebuilt_in_the_background_at_open(b: TestDb
     let status = again.read_model("notes").await.unwrap();
     assert!(status.rebuild.is_none(), "no second rebuild: {status:?}");
     assert_eq!(status.state, gesta::history::ReadModelState::Live);
+}
+
+/// The projection counts `keep-*` events; a revert of applied events makes it start
+/// over without them, a later revert's events are never applied.
+async fn async_projections_respect_reverts(b: TestDb) {
+    use crate::projected::{count, keep, open, projected, until};
+    let projection =
+        gesta::projection::Projection::new("p", &["projected"], keep(), |tx, event| {
+            count(tx, event.stream_id.as_str())
+        });
+    let store = open(&b, Some(projection)).await;
+    store.dispatch(Note::new("keep-1", "a", 2)).await.unwrap();
+    let gone = store.dispatch(Note::new("keep-2", "b", 3)).await.unwrap();
+    store.dispatch(Note::new("keep-1", "c", 1)).await.unwrap();
+    until(&store, "p", "caught up", |s, head| s.checkpoint == head).await;
+    assert_eq!(projected(&store).await.get("keep-2"), Some(&3));
+    store
+        .revert(RevertTarget::Command(gone.command_id), Context::default())
+        .await
+        .unwrap();
+    store.dispatch(Note::new("keep-1", "d", 1)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = projected(&store).await;
+        if !now.contains_key("keep-2") && now.get("keep-1") == Some(&4) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A log carried over by import (what `gesta copy` does) brings its reverts: the
+/// target's read models are those of the source.
+async fn an_imported_log_keeps_its_reverts(b: TestDb) {
+    let store = b.open().await;
+    commit_recording(&store, 4).await;
+    let gone = store.dispatch(Note::new("imp-x", "x", 2)).await.unwrap();
+    store.dispatch(Note::new("imp-y", "y", 1)).await.unwrap();
+    store
+        .revert(RevertTarget::Command(gone.command_id), Context::default())
+        .await
+        .unwrap();
+    store.dispatch(Note::new("imp-y", "z", 1)).await.unwrap();
+    let log = check::gap_free_log(&store).await;
+    let target = Store::open("sqlite::memory:", crate::app::app())
+        .await
+        .unwrap();
+    // In two batches, the revert in the second.
+    let split = log.len() - 2;
+    for events in [log[..split].to_vec(), log[split..].to_vec()] {
+        let batch = gesta::ImportBatch {
+            events,
+            keys: Vec::new(),
+        };
+        target.import(batch).await.unwrap();
+    }
+    assert_eq!(check::tallies(&target).await, check::tallies(&store).await);
+    assert_eq!(check::notes(&target).await, check::notes(&store).await);
+    assert!(
+        !check::tallies(&target)
+            .await
+            .iter()
+            .any(|t| t.stream_id == "imp-x")
+    );
 }
