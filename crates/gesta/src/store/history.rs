@@ -319,12 +319,18 @@ fn answer(
     Ok((at, rows?))
 }
 
+/// A kept place is moved forward to a question's position when at most this many
+/// events behind it; further behind, a new place from the nearest snapshot is cheaper.
+const REUSE_WITHIN: u64 = 5_000;
+
 /// A place at `at`: a kept one moved forward, or a new one.
 fn obtain(history: &HistoryParts, log: &mut Tx<'_>, at: Position) -> Result<Materialized, Error> {
     if let Some(mut place) = history.places.take(at) {
-        if place.holds_all(&history.app) && place.advance(&history.app, log, at)? {
+        let near = at.0 - place.position.0 <= REUSE_WITHIN;
+        if near && place.holds_all(&history.app) && place.advance(&history.app, log, at)? {
             return Ok(place);
         }
+        history.places.put(place);
     }
     Materialized::build(&*history.backend, &history.app, log, at, None)
 }
