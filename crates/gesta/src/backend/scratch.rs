@@ -9,9 +9,11 @@ use crate::sql::{RowRef, SqlError, Value};
 
 /// The prefix of every scratch namespace, so that one left behind by a crash can be
 /// recognized (and dropped by hand).
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) const PREFIX: &str = "gesta_scratch_";
 
 /// A fresh scratch namespace name: the prefix and a random hex suffix.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(super) fn name() -> String {
     format!("{PREFIX}{}", uuid::Uuid::new_v4().simple())
 }

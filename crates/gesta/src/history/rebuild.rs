@@ -20,7 +20,7 @@ use crate::{Error, LogQuery, Tx};
 pub(crate) const CHUNK: u64 = 50_000;
 
 /// The scratch place is swapped in once it is this close to the head.
-pub(crate) const SWAP_WITHIN: u64 = 2_000;
+pub(crate) const SWAP_WITHIN: u64 = 200;
 
 /// Where a background rebuild is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

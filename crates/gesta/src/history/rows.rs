@@ -6,8 +6,9 @@ use serde_json::{Map, Value as Json};
 use crate::Tx;
 use crate::sql::{Params, Row, SqlError, Value};
 
-/// Rows per multi-row `INSERT` when loading a table.
-const ROWS_PER_INSERT: usize = 200;
+/// Values per multi-row `INSERT` when loading a table (under every backend's limit
+/// on bound parameters: SQLite 32766, PostgreSQL and MySQL 65535).
+const VALUES_PER_INSERT: usize = 20_000;
 
 /// Every row of one table, with its column names.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +39,8 @@ impl TableRows {
             return Ok(());
         }
         let columns = self.columns.join(", ");
-        for chunk in self.rows.chunks(ROWS_PER_INSERT) {
+        let per_insert = (VALUES_PER_INSERT / self.columns.len().max(1)).max(1);
+        for chunk in self.rows.chunks(per_insert) {
             let mut params = Params::new();
             let mut tuples = Vec::with_capacity(chunk.len());
             for (r, row) in chunk.iter().enumerate() {
