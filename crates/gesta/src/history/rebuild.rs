@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::materialize::{Materialized, apply_all};
-use super::reverts;
+use super::reverts::{self, Skipped};
+use super::rows::TableRows;
 use crate::app::ReadModel;
 use crate::checkpoint::{self, Kind};
 use crate::event::{Position, Timestamp};
@@ -160,24 +161,43 @@ impl Rebuilds {
     }
 }
 
-/// The swap, in the writer's transaction on the live tables: `place` (read model
+/// A finished scratch place, read out so that the swap holds the writer only for
+/// writing it: the rows of each table of one read model at `at`.
+pub(crate) struct Built {
+    at: Position,
+    skipped: Skipped,
+    tables: Vec<TableRows>,
+}
+
+impl Built {
+    /// Reads every table of `model` out of `place` (blocking SQL, off the writer).
+    pub(crate) fn read(model: &ReadModel, place: &mut Materialized) -> Result<Self, Error> {
+        let tables = model
+            .tables
+            .iter()
+            .map(|table| place.table(table))
+            .collect::<Result<_, _>>()?;
+        Ok(Built {
+            at: place.position,
+            skipped: place.skipped().clone(),
+            tables,
+        })
+    }
+}
+
+/// The swap, in the writer's transaction on the live tables: `built` (read model
 /// `model` at some position S) replaces the live tables, the events after S are
 /// applied to them, and the read model's checkpoint and version are recorded.
 /// Returns `Ok(false)` when a revert recorded since S changed what S means (the
 /// rebuild must start again).
-pub(crate) fn swap_in(
-    tx: &mut Tx<'_>,
-    model: &ReadModel,
-    place: &mut Materialized,
-) -> Result<bool, Error> {
+pub(crate) fn swap_in(tx: &mut Tx<'_>, model: &ReadModel, built: &Built) -> Result<bool, Error> {
     let head = crate::read::last_position(tx)?;
-    let at = place.position;
+    let at = built.at;
     let skipped = reverts::skipped_at(tx, head)?;
-    if skipped.clipped(at) != place.skipped().clipped(at) {
+    if skipped.clipped(at) != built.skipped.clipped(at) {
         return Ok(false);
     }
-    for table in &model.tables {
-        let rows = place.table(table)?;
+    for (table, rows) in model.tables.iter().zip(&built.tables) {
         tx.execute(&format!("DELETE FROM {table}"), &crate::params! {})?;
         rows.write(tx)?;
     }

@@ -529,6 +529,18 @@ impl Store {
                 continue;
             }
             let app = Arc::clone(&self.inner.app);
+            let model_name = name.to_owned();
+            let built = tokio::task::spawn_blocking(move || {
+                let model = app
+                    .find_read_model(&model_name)
+                    .ok_or_else(|| unknown_model(&model_name))?;
+                let built = rebuild::Built::read(model, &mut place);
+                drop(place);
+                built
+            })
+            .await
+            .map_err(|_| Error::Closed)??;
+            let app = Arc::clone(&self.inner.app);
             let begin = self.inner.backend.dialect().begin;
             let model_name = name.to_owned();
             let (reply, result) = tokio::sync::oneshot::channel();
@@ -536,12 +548,12 @@ impl Store {
                 let started = Instant::now();
                 let swapped = match app.find_read_model(&model_name) {
                     Some(model) => {
-                        session.transaction(begin, |tx| rebuild::swap_in(tx, model, &mut place))
+                        session.transaction(begin, |tx| rebuild::swap_in(tx, model, &built))
                     }
                     None => Err(unknown_model(&model_name)),
                 };
                 let _ = reply.send(swapped.map(|ok| (ok, started.elapsed())));
-                drop(place);
+                drop(built);
             }));
             self.inner.jobs.send(job).await.map_err(|_| Error::Closed)?;
             let (swapped, pause) = result.await.map_err(|_| Error::Closed)??;
