@@ -47,6 +47,7 @@ pub struct Api {
     store: Store,
     app_routes: Router,
     openapi: utoipa::openapi::OpenApi,
+    openapi_json: Vec<serde_json::Value>,
     body_limit: usize,
     live: routes::subscribe::Live,
 }
@@ -58,6 +59,7 @@ impl Api {
             store,
             app_routes: Router::new(),
             openapi: routes::openapi::GestaApi::openapi(),
+            openapi_json: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             live: routes::subscribe::Live::default(),
         }
@@ -72,6 +74,14 @@ impl Api {
     /// Merges the application's OpenAPI paths into `/openapi.json`.
     pub fn openapi(mut self, doc: utoipa::openapi::OpenApi) -> Self {
         self.openapi.merge(doc);
+        self
+    }
+
+    /// Merges paths and component schemas given as JSON (`{"paths": {...},
+    /// "components": {"schemas": {...}}}`) into `/openapi.json`, for routes whose
+    /// schemas are only known at run time (a JavaScript app's collections).
+    pub fn openapi_json(mut self, doc: serde_json::Value) -> Self {
+        self.openapi_json.push(doc);
         self
     }
 
@@ -104,10 +114,11 @@ impl Api {
         self.store.metrics().register(&mut registry);
         let lag = routes::metrics::Lag::default();
         lag.register(&mut registry);
+        let openapi = routes::openapi::finish(&self.openapi, self.store.app(), &self.openapi_json);
         let state = ApiState {
             store: self.store,
             registry: Arc::new(registry),
-            openapi: Arc::new(self.openapi),
+            openapi: Arc::new(openapi),
             lag,
         };
         Router::new()

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::command::{Command, HandlerError};
 use crate::event::{NewEvent, RecordedEvent};
+use crate::json::Schema;
 use crate::{Error, Tx};
 
 /// A schema migration of the application's read-model tables, applied once, in order.
@@ -123,6 +124,7 @@ impl fmt::Debug for ReadModel {
 
 /// A command handler with its type erased, so the registry can hold all of them.
 pub(crate) trait ErasedHandler: Send + Sync {
+    fn schema(&self) -> serde_json::Value;
     fn decode(&self, json: &[u8]) -> Result<Box<dyn Any + Send>, Error>;
     fn run(
         &self,
@@ -141,6 +143,10 @@ where
     C: Command,
     F: Fn(&mut Tx<'_>, C) -> Result<Vec<NewEvent>, HandlerError> + Send + Sync,
 {
+    fn schema(&self) -> serde_json::Value {
+        C::schema()
+    }
+
     fn decode(&self, json: &[u8]) -> Result<Box<dyn Any + Send>, Error> {
         crate::json::decode::<C>(json).map(|c| Box::new(c) as Box<dyn Any + Send>)
     }
@@ -154,6 +160,38 @@ where
             .downcast::<C>()
             .map_err(|_| HandlerError::Failed(format!("payload is not a {}", C::NAME)))?;
         (self.handler)(tx, *command)
+    }
+}
+
+type JsonHandlerFn =
+    dyn Fn(&mut Tx<'_>, serde_json::Value) -> Result<Vec<NewEvent>, HandlerError> + Send + Sync;
+
+/// A handler of commands given as JSON, checked against a JSON Schema first.
+struct JsonHandler {
+    schema: Schema,
+    handler: Box<JsonHandlerFn>,
+}
+
+impl ErasedHandler for JsonHandler {
+    fn schema(&self) -> serde_json::Value {
+        self.schema.document().clone()
+    }
+
+    fn decode(&self, json: &[u8]) -> Result<Box<dyn Any + Send>, Error> {
+        let value: serde_json::Value = crate::json::decode(json)?;
+        self.schema.check(&value)?;
+        Ok(Box::new(value))
+    }
+
+    fn run(
+        &self,
+        tx: &mut Tx<'_>,
+        payload: Box<dyn Any + Send>,
+    ) -> Result<Vec<NewEvent>, HandlerError> {
+        let value = payload
+            .downcast::<serde_json::Value>()
+            .map_err(|_| HandlerError::Failed("payload is not JSON".to_owned()))?;
+        (self.handler)(tx, *value)
     }
 }
 
@@ -211,6 +249,40 @@ impl App {
         };
         self.handlers.insert(C::NAME.to_owned(), Arc::new(erased));
         self
+    }
+
+    /// Registers a handler for commands named `name` whose body is any JSON that
+    /// `schema` accepts (a 400 naming the failing field otherwise). This is how
+    /// applications not written in Rust (a JavaScript module) register commands.
+    ///
+    /// ```
+    /// use gesta::{App, json::Schema, event::NewEvent};
+    /// let schema = Schema::new(serde_json::json!({"type": "object", "required": ["id"]})).unwrap();
+    /// let app = App::new("pinger").json_command("Ping", schema, |_tx, cmd| {
+    ///     Ok(vec![NewEvent::new(format!("ping-{}", cmd["id"]), "Pinged", &cmd)?])
+    /// });
+    /// assert!(app.has_command("Ping"));
+    /// assert_eq!(app.command_schema("Ping").unwrap()["required"][0], "id");
+    /// ```
+    pub fn json_command<F>(mut self, name: impl Into<String>, schema: Schema, handler: F) -> Self
+    where
+        F: Fn(&mut Tx<'_>, serde_json::Value) -> Result<Vec<NewEvent>, HandlerError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let erased = JsonHandler {
+            schema,
+            handler: Box::new(handler),
+        };
+        self.handlers.insert(name.into(), Arc::new(erased));
+        self
+    }
+
+    /// The JSON Schema of command `name`'s body ([`Command::schema`], or the schema
+    /// given to [`App::json_command`]).
+    pub fn command_schema(&self, name: &str) -> Option<serde_json::Value> {
+        self.handlers.get(name).map(|h| h.schema())
     }
 
     /// Adds a read model; its reducer sees every event, in log order.

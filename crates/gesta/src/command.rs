@@ -20,6 +20,13 @@ use crate::sql::SqlError;
 pub trait Command: DeserializeOwned + Send + 'static {
     /// The name clients use: `POST /commands/{NAME}`.
     const NAME: &'static str;
+
+    /// The JSON Schema of the command's body, for `/openapi.json` (so that generated
+    /// clients can type the call). The default says only "an object"; derive one with
+    /// `schemars` (`schemars::schema_for!(Self).to_value()`) to document every field.
+    fn schema() -> serde_json::Value {
+        serde_json::json!({"type": "object"})
+    }
 }
 
 /// How a handler refused a command; decides the HTTP status.

@@ -3,6 +3,7 @@
 
 use gesta::event::NewEvent;
 use gesta::{Command, ExpectedVersion, HandlerError, Rejection, Tx};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts;
@@ -11,58 +12,79 @@ use crate::accounts;
 pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
 
 /// Opens an account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAccount {
     /// The new account's id (1 to 64 characters).
+    #[schemars(length(min = 1, max = 64))]
     pub account_id: String,
     /// Its owner.
+    #[schemars(length(min = 1, max = 200))]
     pub owner: String,
 }
 
 /// Puts money into an account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deposit {
     /// The account.
+    #[schemars(length(min = 1, max = 64))]
     pub account_id: String,
     /// Cents, positive.
+    #[schemars(range(min = 1, max = 1_000_000_000_000u64))]
     pub amount: u64,
 }
 
 /// Takes money out of an account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Withdraw {
     /// The account.
+    #[schemars(length(min = 1, max = 64))]
     pub account_id: String,
     /// Cents, positive, at most the balance.
+    #[schemars(range(min = 1, max = 1_000_000_000_000u64))]
     pub amount: u64,
 }
 
 /// Moves money between two accounts: one event on each account's stream.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Transfer {
     /// The account debited.
+    #[schemars(length(min = 1, max = 64))]
     pub from: String,
     /// The account credited.
+    #[schemars(length(min = 1, max = 64))]
     pub to: String,
     /// Cents, positive, at most `from`'s balance.
+    #[schemars(range(min = 1, max = 1_000_000_000_000u64))]
     pub amount: u64,
 }
 
 impl Command for OpenAccount {
     const NAME: &'static str = "OpenAccount";
+    fn schema() -> serde_json::Value {
+        schemars::schema_for!(Self).to_value()
+    }
 }
 impl Command for Deposit {
     const NAME: &'static str = "Deposit";
+    fn schema() -> serde_json::Value {
+        schemars::schema_for!(Self).to_value()
+    }
 }
 impl Command for Withdraw {
     const NAME: &'static str = "Withdraw";
+    fn schema() -> serde_json::Value {
+        schemars::schema_for!(Self).to_value()
+    }
 }
 impl Command for Transfer {
     const NAME: &'static str = "Transfer";
+    fn schema() -> serde_json::Value {
+        schemars::schema_for!(Self).to_value()
+    }
 }
 
 /// The stream of account `id`.

@@ -23,7 +23,7 @@ use prometheus_client::registry::Registry;
 pub(crate) struct ApiState {
     pub(crate) store: Store,
     pub(crate) registry: Arc<Registry>,
-    pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
+    pub(crate) openapi: Arc<serde_json::Value>,
     /// Projections' and reactors' lag, refreshed at each `/metrics` scrape.
     pub(crate) lag: metrics::Lag,
 }

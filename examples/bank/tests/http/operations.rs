@@ -116,6 +116,43 @@ async fn openapi_documents_every_route() {
 }
 
 #[tokio::test]
+async fn openapi_types_every_command_body() {
+    let server = Server::start().await;
+    let doc = ok_json(server.get("/openapi.json").await).await;
+    for (name, fields) in [
+        ("OpenAccount", &["account_id", "owner"][..]),
+        ("Deposit", &["account_id", "amount"]),
+        ("Withdraw", &["account_id", "amount"]),
+        ("Transfer", &["from", "to", "amount"]),
+    ] {
+        let op = &doc["paths"][format!("/commands/{name}")]["post"];
+        let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(schema["type"], "object", "{name}: {schema}");
+        assert_eq!(schema["additionalProperties"], false, "{name}");
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(required, fields, "{name}");
+        assert_eq!(
+            op["responses"]["200"],
+            doc["paths"]["/commands/{name}"]["post"]["responses"]["200"]
+        );
+        let params = op["parameters"].as_array().unwrap();
+        assert!(
+            params.iter().all(|p| p["in"] != "path"),
+            "{name}: {params:?}"
+        );
+    }
+    let amount = &doc["paths"]["/commands/Deposit"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["properties"]["amount"];
+    assert_eq!(amount["minimum"], 1);
+    assert_eq!(amount["maximum"], gesta_bank::commands::MAX_AMOUNT);
+}
+
+#[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405() {
     let server = Server::start().await;
     for path in ["/nothing", "/commands", "/accounts", "/events/1"] {

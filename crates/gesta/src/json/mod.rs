@@ -2,6 +2,9 @@
 
 use serde::de::DeserializeOwned;
 
+mod schema;
+pub use schema::Schema;
+
 use crate::Error;
 
 /// Decodes `json` into `T`. Syntax errors say where; data errors name the field path.
