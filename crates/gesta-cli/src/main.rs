@@ -8,6 +8,8 @@
 //! - `gesta projections rebuild --db URL --projection NAME`: records a rebuild request
 //!   that the process running the projection performs (at once if one runs it, else
 //!   when one starts).
+//! - `gesta serve --app app.mjs [--db URL] [--listen ADDR] [--static DIR]`: a server
+//!   for an application written as one JavaScript module.
 //! - History, through a running server's admin API (`--server URL`): `gesta snapshots
 //!   list|create`, `gesta diff --from P1 --to P2 [--table T]`, `gesta revert
 //!   COMMAND_ID | --to P`, `gesta read-models list|rebuild NAME`.
@@ -18,6 +20,7 @@ mod history;
 mod open;
 mod projections;
 mod reactors;
+mod serve;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +35,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve an application written as one JavaScript module (`--app app.mjs`).
+    Serve(serve::Args),
     /// Print events of the global log in position order (with --follow, then new ones live).
     Events(events::Args),
     /// Summarize a store: events, streams, positions, events per type.
@@ -56,9 +61,15 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    // The server runs on every core; the other verbs are one client each.
+    let runtime = match cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+    };
     runtime.block_on(async {
         match cli.command {
             Command::Events(args) => events::run(args).await,
@@ -70,6 +81,7 @@ fn main() -> anyhow::Result<()> {
             Command::Diff(args) => history::diff(args).await,
             Command::Revert(args) => history::revert(args).await,
             Command::ReadModels(args) => history::read_models(args).await,
+            Command::Serve(args) => serve::run(args).await,
         }
     })
 }

@@ -1,0 +1,184 @@
+//! `gesta serve --app examples/library/app.mjs` as a user runs it, on every backend:
+//! commands over HTTP (validated, rejected, committed), the collections' read routes
+//! with `as_of`, the OpenAPI document, `--static`, and runaway code answered with a
+//! problem while the server goes on.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use gesta_testkit::Engine;
+use serde_json::{Value, json};
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(app: &Path, db: &str, extra: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gesta"))
+        .args(["serve", "--app"])
+        .arg(app)
+        .args(["--db", db, "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    Served { child, base }
+}
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+async fn post(base: &str, name: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/commands/{name}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn get(base: &str, path: &str) -> (u16, Value) {
+    let response = reqwest::get(format!("{base}{path}")).await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_is_served_on_every_backend() {
+    for engine in Engine::ALL {
+        let Some(db) = engine.fresh() else {
+            eprintln!("{}: left out (its URL variable is not set)", engine.title());
+            continue;
+        };
+        let statics = tempfile::tempdir().unwrap();
+        std::fs::write(statics.path().join("index.html"), "<h1>library</h1>").unwrap();
+        let server = serve(
+            &root().join("examples/library/app.mjs"),
+            db.url(),
+            &["--static", statics.path().to_str().unwrap()],
+        );
+        let base = server.base.as_str();
+        let (status, added) = post(
+            base,
+            "AddBook",
+            json!({"id": "b1", "title": "Dune", "copies": 1}),
+        )
+        .await;
+        assert_eq!(status, 200, "{added}");
+        assert_eq!(added["events"][0]["type"], "BookAdded");
+        let (status, problem) = post(
+            base,
+            "AddBook",
+            json!({"id": "b2", "title": "X", "copies": "many"}),
+        )
+        .await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (400, Some("copies")),
+            "{problem}"
+        );
+        let (status, problem) = post(
+            base,
+            "AddBook",
+            json!({"id": "b1", "title": "Dune", "copies": 1}),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["detail"], "book b1 already exists");
+        let (status, _) = post(
+            base,
+            "LendBook",
+            json!({"loan_id": "l1", "book_id": "b1", "reader": "ann"}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, problem) = post(
+            base,
+            "LendBook",
+            json!({"loan_id": "l2", "book_id": "b1", "reader": "bo"}),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+
+        let (status, books) = get(base, "/collections/books").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            books,
+            json!({"position": 2, "rows": [{"id": "b1", "title": "Dune", "copies": 1, "on_loan": 1}]})
+        );
+        let (_, then) = get(base, "/collections/books/b1?as_of=1").await;
+        assert_eq!(then["on_loan"], 0);
+        assert_eq!(get(base, "/collections/books/b1?as_of=0").await.0, 404);
+        assert_eq!(get(base, "/collections/books/nope").await.0, 404);
+        assert_eq!(get(base, "/collections/nope").await.0, 404);
+        let (status, problem) = get(base, "/collections/books?as_of=-1").await;
+        assert_eq!((status, problem["field"].as_str()), (400, Some("as_of")));
+        let (_, loans) = get(base, "/collections/loans").await;
+        assert_eq!(
+            loans["rows"],
+            json!([{"id": "l1", "book_id": "b1", "reader": "ann"}])
+        );
+
+        let (_, doc) = get(base, "/openapi.json").await;
+        let schema = &doc["paths"]["/commands/AddBook"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(schema["required"], json!(["id", "title", "copies"]));
+        assert_eq!(
+            doc["components"]["schemas"]["Collection_books"]["properties"]["copies"]["type"],
+            json!(["integer", "null"])
+        );
+        assert!(doc["paths"]["/collections/books/{key}"]["get"].is_object());
+        let (status, page) = get(base, "/index.html").await;
+        assert_eq!(
+            (status, page),
+            (200, Value::String("<h1>library</h1>".into()))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runaway_code_gets_a_problem_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("m.db").display());
+    let server = serve(
+        &root().join("crates/gesta-js/tests/fixtures/misbehaving.mjs"),
+        &db,
+        &["--js-time-limit-ms", "200", "--js-memory-limit-mb", "16"],
+    );
+    let base = server.base.as_str();
+    for name in ["Spin", "Hog", "Throw", "BadReducer"] {
+        let (status, problem) = post(base, name, json!({})).await;
+        assert_eq!(status, 500, "{name}: {problem}");
+        assert_eq!(problem["status"], 500);
+    }
+    let (status, _) = post(base, "Put", json!({"id": "a", "n": 1})).await;
+    assert_eq!(status, 200);
+    let (_, items) = get(base, "/collections/items").await;
+    assert_eq!(items["position"], 1);
+    assert_eq!(items["rows"][0]["n"], 1);
+}

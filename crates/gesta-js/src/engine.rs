@@ -1,0 +1,342 @@
+//! The embedded engine: one QuickJS runtime per thread that runs the app's code
+//! (the writer, and the readers that materialize history), each with the app's
+//! module loaded, guarded by time and memory limits.
+//!
+//! JavaScript reaches the command's transaction through native functions that find
+//! it in a scoped thread-local for exactly the length of one call.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gesta::Tx;
+use rquickjs::{
+    CatchResultExt, CaughtError, Context, Ctx, Exception, Function, Module, Object, Runtime,
+};
+use scoped_tls_hkt::scoped_thread_local;
+use serde_json::{Map, Value as Json};
+
+use crate::collection::Collection;
+use crate::{JsError, Limits};
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// The app's code, shared by every thread's engine.
+pub(crate) struct Script {
+    /// Distinguishes scripts in the per-thread engine table.
+    pub(crate) id: u64,
+    /// The module's file name (for stack traces).
+    pub(crate) file: String,
+    /// The module's source.
+    pub(crate) source: String,
+    /// The collections, by name.
+    pub(crate) collections: HashMap<String, Collection>,
+    pub(crate) limits: Limits,
+}
+
+/// What a call into the app can end with, short of an answer.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The code threw (a bug in the app): message and stack.
+    Thrown(String),
+    /// The code ran past the time limit or the memory limit and was stopped.
+    Stopped(String),
+}
+
+/// The tables the native functions act on during one call.
+pub(crate) trait Tables {
+    fn get(&mut self, collection: &str, key: &str) -> Result<Option<String>, String>;
+    fn put(
+        &mut self,
+        op: Put,
+        collection: &str,
+        key: Option<&str>,
+        row: &str,
+    ) -> Result<(), String>;
+    fn remove(&mut self, collection: &str, key: &str) -> Result<(), String>;
+}
+
+/// Which write a reducer asked for.
+#[derive(Clone, Copy)]
+pub(crate) enum Put {
+    Insert,
+    Update,
+    Upsert,
+}
+
+scoped_thread_local!(static mut TABLES: for<'a> &'a mut (dyn Tables + 'a));
+
+/// The collections of a script over one transaction.
+pub(crate) struct TxTables<'t, 'c> {
+    pub(crate) tx: &'t mut Tx<'c>,
+    pub(crate) script: &'t Script,
+}
+
+fn lookup<'s>(script: &'s Script, name: &str) -> Result<&'s Collection, String> {
+    script
+        .collections
+        .get(name)
+        .ok_or_else(|| format!("no collection named {name:?}"))
+}
+
+fn parse(json: &str) -> Result<Json, String> {
+    serde_json::from_str(json).map_err(|e| format!("bad JSON from the engine: {e}"))
+}
+
+fn object(json: &str) -> Result<Map<String, Json>, String> {
+    match parse(json)? {
+        Json::Object(map) => Ok(map),
+        other => Err(format!("a row must be an object, not {other}")),
+    }
+}
+
+impl Tables for TxTables<'_, '_> {
+    fn get(&mut self, name: &str, key: &str) -> Result<Option<String>, String> {
+        let collection = lookup(self.script, name)?;
+        let key = collection.key_value(&parse(key)?)?;
+        let row = collection.get(self.tx, key).map_err(|e| e.to_string())?;
+        Ok(row.map(|row| row.to_string()))
+    }
+
+    fn put(&mut self, op: Put, name: &str, key: Option<&str>, row: &str) -> Result<(), String> {
+        let collection = lookup(self.script, name)?;
+        let row = object(row)?;
+        match op {
+            Put::Insert => collection.insert(self.tx, &row),
+            Put::Upsert => collection.upsert(self.tx, &row),
+            Put::Update => {
+                let key = collection.key_value(&parse(key.unwrap_or("null"))?)?;
+                if collection.update(self.tx, key, &row)? {
+                    Ok(())
+                } else {
+                    Err(format!("{name}: no row to update"))
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, name: &str, key: &str) -> Result<(), String> {
+        let collection = lookup(self.script, name)?;
+        let key = collection.key_value(&parse(key)?)?;
+        collection.remove(self.tx, key).map_err(|e| e.to_string())
+    }
+}
+
+/// One thread's engine for one script.
+struct Engine {
+    runtime: Runtime,
+    context: Context,
+    /// When the current call must stop (read by the interrupt handler).
+    deadline: Rc<RefCell<Option<Instant>>>,
+}
+
+thread_local! {
+    static ENGINES: RefCell<HashMap<u64, Engine>> = RefCell::new(HashMap::new());
+}
+
+fn throw(ctx: &Ctx<'_>, message: String) -> rquickjs::Error {
+    Exception::throw_message(ctx, &message)
+}
+
+fn with_tables<T>(
+    ctx: &Ctx<'_>,
+    f: impl FnOnce(&mut dyn Tables) -> Result<T, String>,
+) -> rquickjs::Result<T> {
+    if !TABLES.is_set() {
+        return Err(throw(
+            ctx,
+            "collections are only reachable inside a handler or reducer".into(),
+        ));
+    }
+    TABLES
+        .with(|tables| f(tables))
+        .map_err(|message| throw(ctx, message))
+}
+
+fn install_natives(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+    let native = Object::new(ctx.clone())?;
+    native.set(
+        "get",
+        Function::new(ctx.clone(), |ctx: Ctx<'_>, c: String, k: String| {
+            with_tables(&ctx, |t| t.get(&c, &k))
+        })?,
+    )?;
+    for (name, op) in [("insert", Put::Insert), ("upsert", Put::Upsert)] {
+        native.set(
+            name,
+            Function::new(ctx.clone(), move |ctx: Ctx<'_>, c: String, row: String| {
+                with_tables(&ctx, |t| t.put(op, &c, None, &row))
+            })?,
+        )?;
+    }
+    native.set(
+        "update",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'_>, c: String, k: String, row: String| {
+                with_tables(&ctx, |t| t.put(Put::Update, &c, Some(&k), &row))
+            },
+        )?,
+    )?;
+    native.set(
+        "remove",
+        Function::new(ctx.clone(), |ctx: Ctx<'_>, c: String, k: String| {
+            with_tables(&ctx, |t| t.remove(&c, &k))
+        })?,
+    )?;
+    ctx.globals().set("__gesta_native", native)
+}
+
+fn caught(err: CaughtError<'_>) -> String {
+    match err {
+        CaughtError::Exception(e) => {
+            let message = e.message().unwrap_or_default();
+            match e.stack() {
+                Some(stack) if !stack.is_empty() => format!("{message}\n{}", stack.trim_end()),
+                _ => message,
+            }
+        }
+        CaughtError::Value(v) => match v.ctx().json_stringify(v.clone()) {
+            Ok(Some(s)) => s.to_string().unwrap_or_else(|_| "a thrown value".into()),
+            _ => "a thrown value".into(),
+        },
+        CaughtError::Error(e) => e.to_string(),
+    }
+}
+
+impl Engine {
+    /// A fresh engine with the prelude and the script's module loaded; answers the
+    /// module's description (the JSON `__gesta_install` returns).
+    fn start(script: &Script) -> Result<(Engine, String), JsError> {
+        let runtime = Runtime::new().map_err(|e| JsError::Engine(e.to_string()))?;
+        runtime.set_memory_limit(script.limits.memory_bytes);
+        runtime.set_max_stack_size(1024 * 1024);
+        let deadline: Rc<RefCell<Option<Instant>>> = Rc::new(RefCell::new(None));
+        let seen = Rc::clone(&deadline);
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            seen.borrow().is_some_and(|at| Instant::now() >= at)
+        })));
+        let context = Context::full(&runtime).map_err(|e| JsError::Engine(e.to_string()))?;
+        let engine = Engine {
+            runtime,
+            context,
+            deadline,
+        };
+        // Loading runs the module's top level: it gets the limits too.
+        *engine.deadline.borrow_mut() = Some(Instant::now() + script.limits.load_time);
+        let described = engine.context.with(|ctx| -> Result<String, JsError> {
+            install_natives(&ctx).map_err(|e| JsError::Engine(e.to_string()))?;
+            ctx.eval::<(), _>(PRELUDE)
+                .catch(&ctx)
+                .map_err(|e| JsError::Engine(format!("prelude: {}", caught(e))))?;
+            let module = Module::declare(ctx.clone(), script.file.as_str(), script.source.as_str())
+                .catch(&ctx)
+                .map_err(|e| JsError::Module(caught(e)))?;
+            let (module, promise) = module
+                .eval()
+                .catch(&ctx)
+                .map_err(|e| JsError::Module(caught(e)))?;
+            promise
+                .finish::<()>()
+                .catch(&ctx)
+                .map_err(|e| JsError::Module(caught(e)))?;
+            let namespace = module
+                .namespace()
+                .catch(&ctx)
+                .map_err(|e| JsError::Module(caught(e)))?;
+            let default: rquickjs::Value = namespace
+                .get("default")
+                .catch(&ctx)
+                .map_err(|e| JsError::Module(caught(e)))?;
+            let install: Function = ctx
+                .globals()
+                .get("__gesta_install")
+                .map_err(|e| JsError::Engine(e.to_string()))?;
+            install
+                .call::<_, String>((default,))
+                .catch(&ctx)
+                .map_err(|e| JsError::Module(caught(e)))
+        });
+        *engine.deadline.borrow_mut() = None;
+        Ok((engine, described?))
+    }
+
+    /// Calls global function `name` with string arguments, under the limits.
+    fn call(
+        &self,
+        limit: Duration,
+        name: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Option<String>, CallError> {
+        *self.deadline.borrow_mut() = Some(Instant::now() + limit);
+        let result = self.context.with(|ctx| {
+            let function: Function = ctx
+                .globals()
+                .get(name)
+                .map_err(|e| CallError::Thrown(e.to_string()))?;
+            function
+                .call::<_, Option<String>>((a, b))
+                .catch(&ctx)
+                .map_err(|e| {
+                    let message = caught(e);
+                    let stopped = self
+                        .deadline
+                        .borrow()
+                        .is_some_and(|at| Instant::now() >= at);
+                    if stopped {
+                        CallError::Stopped(format!(
+                            "stopped after running {} ms (the time limit): {message}",
+                            limit.as_millis()
+                        ))
+                    } else if message.contains("out of memory") {
+                        CallError::Stopped(format!(
+                            "stopped for using more than the memory limit: {message}"
+                        ))
+                    } else {
+                        CallError::Thrown(message)
+                    }
+                })
+        });
+        *self.deadline.borrow_mut() = None;
+        if result.is_ok() {
+            self.runtime.run_gc();
+        }
+        result
+    }
+}
+
+/// Loads `script` once on this thread to learn what it declares (its description).
+pub(crate) fn describe(script: &Script) -> Result<String, JsError> {
+    Engine::start(script).map(|(_, described)| described)
+}
+
+/// Calls `name(a, b)` in `script`'s engine on this thread, with `tables` reachable
+/// from the native functions. An engine that was stopped is thrown away (the next
+/// call starts a fresh one).
+pub(crate) fn call(
+    script: &Arc<Script>,
+    tables: &mut dyn Tables,
+    name: &str,
+    a: &str,
+    b: &str,
+) -> Result<Option<String>, CallError> {
+    ENGINES.with(|engines| {
+        let mut engines = engines.borrow_mut();
+        let engine = match engines.entry(script.id) {
+            std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let (engine, _) =
+                    Engine::start(script).map_err(|e| CallError::Thrown(e.to_string()))?;
+                slot.insert(engine)
+            }
+        };
+        let result = TABLES.set(tables, || engine.call(script.limits.time, name, a, b));
+        if matches!(result, Err(CallError::Stopped(_))) {
+            engines.remove(&script.id);
+        }
+        result
+    })
+}

@@ -1,0 +1,313 @@
+//! Gesta applications written as one JavaScript (ES) module, run by an embedded
+//! QuickJS engine: `gesta serve --app app.mjs`.
+//!
+//! The module's default export declares `collections` (read-model tables),
+//! `commands` (a JSON Schema and a `handle(cmd, { get, reject })` returning events) and
+//! `reducers` (`(collection, event) => collection`, in the Redux style). [`JsApp::load`]
+//! turns it into an ordinary [`gesta::App`]: commands are checked against their schema
+//! and run in the command's transaction, reducers update the collections' SQL tables in
+//! that same transaction, and everything else of the store (idempotency, push,
+//! history, reactors) applies unchanged. The same reducers run in the browser over
+//! plain state (`@gesta/client`, in `clients/js`).
+//!
+//! ```
+//! let source = r#"
+//!   export default {
+//!     name: "library",
+//!     collections: { books: { key: "id", columns: { id: "text", title: "text" } } },
+//!     commands: {
+//!       AddBook: {
+//!         schema: { type: "object", required: ["id", "title"] },
+//!         handle: (cmd, { get, reject }) => {
+//!           if (get("books", cmd.id)) reject(`book ${cmd.id} already exists`);
+//!           return [{ stream: `book-${cmd.id}`, type: "BookAdded", data: cmd }];
+//!         },
+//!       },
+//!     },
+//!     reducers: {
+//!       books: (books, event) => event.type === "BookAdded" ? books.insert(event.data) : books,
+//!     },
+//!   };"#;
+//! let app = gesta_js::JsApp::from_source("app.mjs", source, gesta_js::Limits::default()).unwrap();
+//! assert_eq!(app.name(), "library");
+//! assert!(app.app().has_command("AddBook"));
+//! assert_eq!(app.collections()[0].name, "books");
+//! ```
+
+mod collection;
+mod engine;
+pub mod http;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use gesta::event::{NewEvent, RecordedEvent};
+use gesta::json::Schema;
+use gesta::{App, ExpectedVersion, HandlerError, Migration, ReadModel, Rejection, Tx};
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+pub use collection::{Collection, ColumnType};
+use engine::{CallError, Script, TxTables};
+
+/// Limits on the app's code, per call of a handler or reducer.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long one handler or reducer call may run (default 1 s).
+    pub time: Duration,
+    /// How long loading the module (its top level) may run (default 5 s).
+    pub load_time: Duration,
+    /// The memory one thread's engine may hold (default 64 MiB).
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            time: Duration::from_secs(1),
+            load_time: Duration::from_secs(5),
+            memory_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a module could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsError {
+    /// The file could not be read.
+    #[error("reading {path}: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The module does not parse, throws while loading, or declares something invalid.
+    #[error("the app module: {0}")]
+    Module(String),
+    /// A command's JSON Schema is not valid.
+    #[error("commands.{command}.schema: {message}")]
+    Schema {
+        /// The command.
+        command: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The engine itself failed.
+    #[error("the JavaScript engine: {0}")]
+    Engine(String),
+}
+
+/// What the module declares (the answer of the prelude's `__gesta_install`).
+#[derive(Debug, Deserialize)]
+struct Described {
+    name: String,
+    collections: HashMap<String, Collection>,
+    commands: HashMap<String, Json>,
+    reducers: HashMap<String, String>,
+}
+
+/// An event as a handler returns it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandlerEvent {
+    stream: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    data: Json,
+    metadata: Option<serde_json::Map<String, Json>>,
+    expected_version: Option<ExpectedVersion>,
+}
+
+/// A loaded JavaScript app.
+pub struct JsApp {
+    name: String,
+    app: App,
+    collections: Vec<Collection>,
+}
+
+static NEXT_SCRIPT: AtomicU64 = AtomicU64::new(1);
+
+impl JsApp {
+    /// Loads the module at `path`.
+    pub fn load(path: &Path, limits: Limits) -> Result<Self, JsError> {
+        let source = std::fs::read_to_string(path).map_err(|e| JsError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let file = path.file_name().map_or_else(
+            || "app.mjs".to_owned(),
+            |f| f.to_string_lossy().into_owned(),
+        );
+        Self::from_source(&file, &source, limits)
+    }
+
+    /// Loads a module from its source; `file` names it in stack traces.
+    pub fn from_source(file: &str, source: &str, limits: Limits) -> Result<Self, JsError> {
+        let mut script = Script {
+            id: NEXT_SCRIPT.fetch_add(1, Ordering::Relaxed),
+            file: file.to_owned(),
+            source: source.to_owned(),
+            collections: HashMap::new(),
+            limits,
+        };
+        let described: Described = serde_json::from_str(&engine::describe(&script)?)
+            .map_err(|e| JsError::Engine(format!("the module's description: {e}")))?;
+        let mut collections: Vec<Collection> = described.collections.into_values().collect();
+        collections.sort_by(|a, b| a.name.cmp(&b.name));
+        for collection in &collections {
+            collection.check_names().map_err(JsError::Module)?;
+        }
+        script.collections = collections
+            .iter()
+            .map(|c| (c.name.clone(), c.clone()))
+            .collect();
+        let script = Arc::new(script);
+        let mut app = App::new(described.name.clone());
+        for collection in &collections {
+            app = app.migration(migration(collection));
+        }
+        let mut commands: Vec<(String, Json)> = described.commands.into_iter().collect();
+        commands.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, schema) in commands {
+            let schema = Schema::new(schema).map_err(|e| JsError::Schema {
+                command: name.clone(),
+                message: e.to_string(),
+            })?;
+            let script = Arc::clone(&script);
+            let command = name.clone();
+            app = app.json_command(name, schema, move |tx, cmd| {
+                handle(&script, tx, &command, &cmd)
+            });
+        }
+        for collection in &collections {
+            if !described.reducers.contains_key(&collection.name) {
+                continue;
+            }
+            let script = Arc::clone(&script);
+            let name = collection.name.clone();
+            let model = ReadModel::new(collection.name.clone(), &[collection.name.as_str()], {
+                move |tx, event| reduce(&script, tx, &name, event)
+            })
+            .version(shape_version(collection));
+            app = app.read_model(model);
+        }
+        Ok(JsApp {
+            name: described.name,
+            app,
+            collections,
+        })
+    }
+
+    /// The app's name (`name:` in the module).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Gesta application to open a store with.
+    pub fn app(&self) -> App {
+        self.app.clone()
+    }
+
+    /// The declared collections, by name.
+    pub fn collections(&self) -> &[Collection] {
+        &self.collections
+    }
+}
+
+/// The table of `collection`, created anew when its shape changes (the migration's
+/// name carries the shape, and so does the read model's version, so that the store
+/// then refills it from the log).
+fn migration(collection: &Collection) -> Migration {
+    let name = format!(
+        "collection_{}_{:08x}",
+        collection.name,
+        shape_version(collection)
+    );
+    let mut migration = Migration::new(name, collection.create_table("sqlite"));
+    for dialect in ["postgres", "mysql"] {
+        migration = migration.for_dialect(dialect, collection.create_table(dialect));
+    }
+    migration
+}
+
+/// The read model's version: the declared version and the table's shape, hashed
+/// (FNV-1a, stable across builds), so that either change rebuilds it.
+fn shape_version(collection: &Collection) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    let shape = serde_json::json!([collection.version, collection.key, collection.columns]);
+    for byte in shape.to_string().bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    // Version 0 means "never recorded" to the store.
+    hash.max(1)
+}
+
+fn call_failed(what: &str, err: CallError) -> HandlerError {
+    match err {
+        CallError::Thrown(message) => HandlerError::Failed(format!("{what} threw: {message}")),
+        CallError::Stopped(message) => HandlerError::Failed(format!("{what} was {message}")),
+    }
+}
+
+fn handle(
+    script: &Arc<Script>,
+    tx: &mut Tx<'_>,
+    command: &str,
+    cmd: &Json,
+) -> Result<Vec<NewEvent>, HandlerError> {
+    let mut tables = TxTables { tx, script };
+    let answer = engine::call(
+        script,
+        &mut tables,
+        "__gesta_handle",
+        command,
+        &cmd.to_string(),
+    )
+    .map_err(|e| call_failed(&format!("{command}.handle"), e))?
+    .unwrap_or_default();
+    #[derive(Deserialize)]
+    struct Answer {
+        events: Option<Vec<Json>>,
+        rejected: Option<String>,
+    }
+    let answer: Answer = serde_json::from_str(&answer)?;
+    if let Some(detail) = answer.rejected {
+        return Err(Rejection::unprocessable(detail).into());
+    }
+    let mut events = Vec::new();
+    for (i, event) in answer.events.unwrap_or_default().into_iter().enumerate() {
+        let event: HandlerEvent = serde_json::from_value(event).map_err(|e| {
+            HandlerError::Failed(format!(
+                "{command}.handle returned a bad event [{i}]: {e} (an event is {{stream, type, data, metadata?, expected_version?}})"
+            ))
+        })?;
+        let mut new = NewEvent::new(event.stream, &event.event_type, &event.data)
+            .map_err(|e| HandlerError::Failed(format!("{command}.handle: event [{i}]: {e}")))?;
+        new.metadata = event.metadata;
+        if let Some(expected) = event.expected_version {
+            new = new.expect_version(expected);
+        }
+        events.push(new);
+    }
+    Ok(events)
+}
+
+fn reduce(
+    script: &Arc<Script>,
+    tx: &mut Tx<'_>,
+    collection: &str,
+    event: &RecordedEvent,
+) -> Result<(), HandlerError> {
+    let event = serde_json::to_string(&event.to_cloudevent())?;
+    let mut tables = TxTables { tx, script };
+    engine::call(script, &mut tables, "__gesta_reduce", collection, &event)
+        .map_err(|e| call_failed(&format!("reducer {collection}"), e))?;
+    Ok(())
+}

@@ -1,0 +1,162 @@
+// Gesta's side of a JavaScript app inside the server's engine. Evaluated once per
+// engine before the app's module. The server's collections are its SQL tables: every
+// operation goes to the native functions, which run SQL in the command's transaction.
+// The browser's collections (@gesta/client) implement the same operations, with the
+// same checks, over plain immutable state.
+(() => {
+  "use strict";
+  const native = globalThis.__gesta_native;
+  delete globalThis.__gesta_native;
+  const TYPES = ["text", "integer", "real", "boolean", "json"];
+  const NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+  let app = null;
+  const collections = {};
+
+  class Rejected {
+    constructor(detail) {
+      this.detail = String(detail);
+    }
+  }
+
+  const fail = (message) => {
+    throw new Error(message);
+  };
+
+  // The row as stored: exactly the declared columns (absent ones null), each of its
+  // declared type. Both the server and the browser normalize rows this way.
+  const normalize = (def, row) => {
+    if (row === null || typeof row !== "object" || Array.isArray(row)) {
+      fail(`${def.name}: a row must be an object, not ${JSON.stringify(row)}`);
+    }
+    for (const column of Object.keys(row)) {
+      if (!(column in def.columns)) fail(`${def.name}: no column named ${JSON.stringify(column)}`);
+    }
+    const out = {};
+    for (const [column, type] of Object.entries(def.columns)) {
+      const value = row[column] === undefined ? null : row[column];
+      const ok =
+        value === null ||
+        (type === "text" && typeof value === "string") ||
+        (type === "integer" && Number.isSafeInteger(value)) ||
+        (type === "real" && typeof value === "number" && Number.isFinite(value)) ||
+        (type === "boolean" && typeof value === "boolean") ||
+        type === "json";
+      if (!ok) fail(`${def.name}.${column}: ${JSON.stringify(value)} is not ${type}`);
+      out[column] = value;
+    }
+    checkKey(def, out[def.key]);
+    return out;
+  };
+
+  const checkKey = (def, key) => {
+    const type = def.columns[def.key];
+    if (type === "text" ? typeof key !== "string" : !Number.isSafeInteger(key)) {
+      fail(`${def.name}: the key ${def.key} must be a ${type === "text" ? "string" : "safe integer"}, not ${JSON.stringify(key)}`);
+    }
+  };
+
+  class Collection {
+    constructor(def) {
+      this.def = def;
+    }
+    get(key) {
+      checkKey(this.def, key);
+      const row = native.get(this.def.name, JSON.stringify(key));
+      return row == null ? undefined : JSON.parse(row);
+    }
+    insert(row) {
+      native.insert(this.def.name, JSON.stringify(normalize(this.def, row)));
+      return this;
+    }
+    update(key, change) {
+      const before = this.get(key);
+      if (before === undefined) fail(`${this.def.name}: no row with key ${JSON.stringify(key)} to update`);
+      const after = normalize(this.def, change(before));
+      if (after[this.def.key] !== key) fail(`${this.def.name}: update may not change the key`);
+      native.update(this.def.name, JSON.stringify(key), JSON.stringify(after));
+      return this;
+    }
+    upsert(row) {
+      const after = normalize(this.def, row);
+      native.upsert(this.def.name, JSON.stringify(after));
+      return this;
+    }
+    remove(key) {
+      checkKey(this.def, key);
+      native.remove(this.def.name, JSON.stringify(key));
+      return this;
+    }
+  }
+
+  const collection = (name) => {
+    const found = collections[name];
+    if (!found) fail(`no collection named ${JSON.stringify(name)}`);
+    return found;
+  };
+
+  // Checks the module's shape and answers what the server needs to know about it.
+  globalThis.__gesta_install = (module) => {
+    if (module === null || typeof module !== "object") fail("the module's default export must be an object");
+    const name = module.name;
+    if (typeof name !== "string" || !NAME.test(name)) fail("name: a lowercase identifier such as \"library\"");
+    const described = { name, collections: {}, commands: {}, reducers: {} };
+    for (const [cname, def] of Object.entries(module.collections ?? {})) {
+      if (!NAME.test(cname) || cname.startsWith("gesta")) fail(`collections.${cname}: a lowercase identifier not starting with "gesta"`);
+      if (def === null || typeof def !== "object") fail(`collections.${cname}: an object with key and columns`);
+      const columns = def.columns ?? {};
+      for (const [column, type] of Object.entries(columns)) {
+        if (!NAME.test(column)) fail(`collections.${cname}.columns.${column}: a lowercase identifier`);
+        if (!TYPES.includes(type)) fail(`collections.${cname}.columns.${column}: one of ${TYPES.join(", ")}`);
+      }
+      if (!(def.key in columns)) fail(`collections.${cname}.key: must name one of its columns`);
+      if (!["text", "integer"].includes(columns[def.key])) fail(`collections.${cname}.key: the key column must be text or integer`);
+      const version = def.version ?? 1;
+      if (!Number.isSafeInteger(version) || version < 1 || version > 4294967295) fail(`collections.${cname}.version: a positive integer`);
+      const declared = { name: cname, key: def.key, columns: { ...columns }, version };
+      collections[cname] = new Collection(declared);
+      described.collections[cname] = declared;
+    }
+    for (const [cname, handler] of Object.entries(module.commands ?? {})) {
+      if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/.test(cname)) fail(`commands.${cname}: a name of letters, digits, _ . -`);
+      if (!handler || typeof handler.handle !== "function") fail(`commands.${cname}.handle: a function`);
+      const schema = handler.schema ?? { type: "object" };
+      if (schema === null || typeof schema !== "object") fail(`commands.${cname}.schema: a JSON Schema object`);
+      described.commands[cname] = schema;
+    }
+    for (const [cname, reducer] of Object.entries(module.reducers ?? {})) {
+      if (!(cname in collections)) fail(`reducers.${cname}: there is no collection ${cname}`);
+      if (typeof reducer !== "function") fail(`reducers.${cname}: a function (collection, event) => collection`);
+      described.reducers[cname] = String(reducer);
+    }
+    app = module;
+    return JSON.stringify(described);
+  };
+
+  // Runs command `name`'s handler; answers {"events": [...]} or {"rejected": detail}.
+  globalThis.__gesta_handle = (name, json) => {
+    const command = app.commands[name];
+    const context = {
+      get: (cname, key) => collection(cname).get(key),
+      reject: (detail) => {
+        throw new Rejected(detail);
+      },
+    };
+    let events;
+    try {
+      events = command.handle(JSON.parse(json), context);
+    } catch (err) {
+      if (err instanceof Rejected) return JSON.stringify({ rejected: err.detail });
+      throw err;
+    }
+    if (events && typeof events.then === "function") fail(`${name}.handle returned a Promise: handlers are synchronous`);
+    if (!Array.isArray(events)) fail(`${name}.handle must return an array of events, not ${JSON.stringify(events)}`);
+    return JSON.stringify({ events });
+  };
+
+  // Applies one event to collection `name` through its reducer.
+  globalThis.__gesta_reduce = (name, json) => {
+    const target = collection(name);
+    const out = app.reducers[name](target, JSON.parse(json));
+    if (out !== target) fail(`reducer ${name} must return the collection (got ${out === undefined ? "undefined" : typeof out})`);
+  };
+})();

@@ -1,0 +1,288 @@
+//! JavaScript apps on every backend: the library example's commands and reducers,
+//! validation, rejection, thrown errors, runaway code and reducer failures rolling the
+//! command back. Each test body runs once per backend (`Engine::ALL`; the servers when
+//! their URL variables are set, as in `.ci/run`).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gesta::{Context, Error, Store, params};
+use gesta_js::{JsApp, Limits};
+use gesta_testkit::{Database, Engine};
+use serde_json::{Value, json};
+
+fn limits() -> Limits {
+    Limits {
+        time: Duration::from_millis(300),
+        memory_bytes: 32 * 1024 * 1024,
+        ..Limits::default()
+    }
+}
+
+fn load(file: &str) -> JsApp {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    JsApp::load(&path, limits()).unwrap()
+}
+
+async fn open(db: &Database, app: &JsApp) -> Store {
+    Store::builder(app.app())
+        .url(db.url())
+        .open()
+        .await
+        .unwrap()
+}
+
+async fn run(store: &Store, name: &str, body: Value) -> Result<gesta::CommandOutcome, Error> {
+    store
+        .dispatch_json(name, body.to_string().as_bytes(), Context::default())
+        .await
+}
+
+async fn rows(store: &Store, sql: &str) -> Vec<Vec<gesta::sql::Value>> {
+    store
+        .query(sql, params! {})
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.values().to_vec())
+        .collect()
+}
+
+async fn each_backend<F, Fut>(body: F)
+where
+    F: Fn(Database) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for engine in Engine::ALL {
+        let Some(db) = engine.fresh() else {
+            eprintln!("{}: left out (its URL variable is not set)", engine.title());
+            continue;
+        };
+        eprintln!("{}", engine.title());
+        body(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_lends_and_returns_books() {
+    each_backend(|db| async move {
+        let app = load("../../examples/library/app.mjs");
+        let store = open(&db, &app).await;
+        run(
+            &store,
+            "AddBook",
+            json!({"id": "b1", "title": "Dune", "copies": 1}),
+        )
+        .await
+        .unwrap();
+        let lent = run(
+            &store,
+            "LendBook",
+            json!({"loan_id": "l1", "book_id": "b1", "reader": "ann"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(lent.events.len(), 1);
+        assert_eq!(lent.events[0].event_type, "BookLent");
+        assert_eq!(
+            rows(&store, "SELECT id, title, copies, on_loan FROM books").await,
+            vec![vec!["b1".into(), "Dune".into(), 1i64.into(), 1i64.into()]]
+        );
+        // Every copy is on loan: the handler's reject is a 422.
+        let err = run(
+            &store,
+            "LendBook",
+            json!({"loan_id": "l2", "book_id": "b1", "reader": "bob"}),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Rejected(r) if r.message.contains("on loan")),
+            "{err:?}"
+        );
+        let err = run(
+            &store,
+            "AddBook",
+            json!({"id": "b1", "title": "Again", "copies": 2}),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Rejected(r) if r.message == "book b1 already exists"),
+            "{err:?}"
+        );
+        run(&store, "ReturnBook", json!({"loan_id": "l1"}))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows(&store, "SELECT on_loan FROM books").await,
+            vec![vec![0i64.into()]]
+        );
+        assert!(rows(&store, "SELECT id FROM loans").await.is_empty());
+        // History works on JS collections like on any read model.
+        let at = store
+            .at(lent.position.unwrap())
+            .query("SELECT on_loan FROM books", params! {})
+            .await
+            .unwrap();
+        assert_eq!(at[0].get::<i64>("on_loan").unwrap(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_names_the_field_and_changes_nothing() {
+    each_backend(|db| async move {
+        let app = load("../../examples/library/app.mjs");
+        let store = open(&db, &app).await;
+        for (body, field) in [
+            (json!({"id": "b1", "title": "Dune"}), "copies"),
+            (json!({"id": "b1", "title": "Dune", "copies": 0}), "copies"),
+            (json!({"id": "", "title": "Dune", "copies": 1}), "id"),
+            (
+                json!({"id": "b1", "title": "Dune", "copies": 1, "x": 1}),
+                "x",
+            ),
+            (json!({"id": 5, "title": "Dune", "copies": 1}), "id"),
+        ] {
+            let err = run(&store, "AddBook", body.clone()).await.unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidInput { field: Some(f), .. } if f == field),
+                "{body}: {err:?}"
+            );
+        }
+        assert_eq!(store.head().await.unwrap().0, 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_code_is_stopped_and_rolled_back() {
+    each_backend(|db| async move {
+        let app = load("tests/fixtures/misbehaving.mjs");
+        let store = open(&db, &app).await;
+        run(&store, "Put", json!({"id": "a", "n": 1}))
+            .await
+            .unwrap();
+        let head = store.head().await.unwrap();
+        for (name, expect) in [
+            ("Throw", "handler bug"),
+            ("Spin", "time limit"),
+            ("Hog", "memory limit"),
+            ("BadReducer", "reducer bug"),
+            ("SpinReducer", "time limit"),
+            ("BadEvent", "bad event"),
+            ("Twice", "reducer bug"),
+        ] {
+            let started = Instant::now();
+            let err = run(&store, name, json!({})).await.unwrap_err();
+            let message = err.to_string();
+            assert!(
+                matches!(
+                    err,
+                    Error::HandlerFailed { .. } | Error::ReducerFailed { .. }
+                ),
+                "{name}: {err:?}"
+            );
+            assert!(message.contains(expect), "{name}: {message}");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{name} took {:?}",
+                started.elapsed()
+            );
+            assert_eq!(store.head().await.unwrap(), head, "{name} wrote something");
+        }
+        // The store goes on: the next command works, on a fresh engine if need be.
+        run(&store, "Put", json!({"id": "b", "n": 2}))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows(&store, "SELECT id, n FROM items ORDER BY id").await,
+            vec![vec!["a".into(), 1i64.into()], vec!["b".into(), 2i64.into()]]
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn column_types_round_trip() {
+    each_backend(|db| async move {
+        let app = load("tests/fixtures/misbehaving.mjs");
+        let store = open(&db, &app).await;
+        run(
+            &store,
+            "Put",
+            json!({"id": "a", "n": 3, "tags": {"x": [1, "two"]}, "ok": true, "score": 2.5}),
+        )
+        .await
+        .unwrap();
+        let items = &app.collections()[0];
+        let rows = store
+            .query("SELECT id, n, ok, score, tags FROM items", params! {})
+            .await
+            .unwrap();
+        let _ = items;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].get::<i64>("ok").unwrap(), 1);
+        assert_eq!(rows[0].get::<String>("tags").unwrap(), r#"{"x":[1,"two"]}"#);
+        // A row of the wrong type is a reducer error.
+        let err = run(&store, "Put", json!({"id": "b", "n": 1.5}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidInput { .. } | Error::ReducerFailed { .. }
+            ),
+            "{err:?}"
+        );
+    })
+    .await;
+}
+
+#[test]
+fn bad_modules_are_clear_errors() {
+    for (source, expect) in [
+        ("export default 5;", "default export"),
+        (
+            "export default { name: 'x', collections: { t: { key: 'id', columns: { id: 'blob' } } } };",
+            "columns.id",
+        ),
+        (
+            "export default { name: 'x', collections: { t: { key: 'nope', columns: { id: 'text' } } } };",
+            "key",
+        ),
+        (
+            "export default { name: 'x', collections: { t: { key: 'id', columns: { id: 'text', order: 'text' } } } };",
+            "keyword",
+        ),
+        (
+            "export default { name: 'x', reducers: { t: (c) => c } };",
+            "no collection t",
+        ),
+        (
+            "export default { name: 'x', commands: { A: { schema: { type: 7 }, handle: () => [] } } };",
+            "commands.A.schema",
+        ),
+        (
+            "export default { name: 'x', commands: { A: {} } };",
+            "commands.A.handle",
+        ),
+        ("export default {", "app.mjs:1"),
+        ("throw new Error('at load');", "at load"),
+        ("for (;;) {}", "interrupted"),
+    ] {
+        let err = match JsApp::from_source("app.mjs", source, limits_fast()) {
+            Ok(_) => panic!("{source}: loaded"),
+            Err(err) => err.to_string(),
+        };
+        assert!(err.contains(expect), "{source}: {err}");
+    }
+}
+
+fn limits_fast() -> Limits {
+    Limits {
+        load_time: Duration::from_millis(200),
+        ..limits()
+    }
+}
