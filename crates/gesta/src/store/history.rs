@@ -510,12 +510,17 @@ impl Store {
                     .inner
                     .readers
                     .run_session(&self.inner.jobs, move |session| {
-                        session.transaction(&["BEGIN"], |log| {
+                        let ok = session.transaction(&["BEGIN"], |log| {
                             let head = crate::read::last_position(log)?;
                             let to = Position(head.0.min(place.position.0 + rebuild::CHUNK));
-                            let ok = place.advance(&parts.app, log, to)?;
-                            Ok((place, head, ok))
-                        })
+                            place.advance(&parts.app, log, to)
+                        })?;
+                        // The head now, not when the step began: commands went on
+                        // while it ran, and the swap replays whatever is left.
+                        let head = session.transaction(&["BEGIN"], |log| {
+                            Ok::<_, Error>(crate::read::last_position(log)?)
+                        })?;
+                        Ok((place, head, ok))
                     })
                     .await?;
                 (place, head) = (moved, now);
