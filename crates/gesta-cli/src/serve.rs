@@ -47,7 +47,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .init();
     let limits = gesta_js::Limits {
         time: Duration::from_millis(args.js_time_limit_ms.max(1)),
-        memory_bytes: args.js_memory_limit_mb.max(1) * 1024 * 1024,
+        memory_bytes: args
+            .js_memory_limit_mb
+            .clamp(1, 1 << 20)
+            .saturating_mul(1024 * 1024),
         ..gesta_js::Limits::default()
     };
     let path = args.app.clone();

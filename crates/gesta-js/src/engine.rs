@@ -126,7 +126,8 @@ impl Tables for TxTables<'_, '_> {
 
 /// One thread's engine for one script.
 struct Engine {
-    runtime: Runtime,
+    /// Owns the heap the context lives in (held, not used, after start).
+    _runtime: Runtime,
     context: Context,
     /// When the current call must stop (read by the interrupt handler).
     deadline: Rc<RefCell<Option<Instant>>>,
@@ -220,12 +221,12 @@ impl Engine {
         })));
         let context = Context::full(&runtime).map_err(|e| JsError::Engine(e.to_string()))?;
         let engine = Engine {
-            runtime,
+            _runtime: runtime,
             context,
             deadline,
         };
         // Loading runs the module's top level: it gets the limits too.
-        *engine.deadline.borrow_mut() = Some(Instant::now() + script.limits.load_time);
+        *engine.deadline.borrow_mut() = Instant::now().checked_add(script.limits.load_time);
         let described = engine.context.with(|ctx| -> Result<String, JsError> {
             install_natives(&ctx).map_err(|e| JsError::Engine(e.to_string()))?;
             ctx.eval::<(), _>(PRELUDE)
@@ -271,7 +272,7 @@ impl Engine {
         a: &str,
         b: &str,
     ) -> Result<Option<String>, CallError> {
-        *self.deadline.borrow_mut() = Some(Instant::now() + limit);
+        *self.deadline.borrow_mut() = Instant::now().checked_add(limit);
         let result = self.context.with(|ctx| {
             let function: Function = ctx
                 .globals()
@@ -301,9 +302,8 @@ impl Engine {
                 })
         });
         *self.deadline.borrow_mut() = None;
-        if result.is_ok() {
-            self.runtime.run_gc();
-        }
+        // (QuickJS frees by reference counting and collects cycles on its own
+        // allocation threshold: no collection per call.)
         result
     }
 }
