@@ -1,0 +1,1 @@
+../../../clients/js/node_modules/redux/dist/redux.browser.mjs
