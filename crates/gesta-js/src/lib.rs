@@ -288,8 +288,10 @@ fn handle(
                 "{command}.handle returned a bad event [{i}]: {e} (an event is {{stream, type, data, metadata?, expected_version?}})"
             ))
         })?;
+        // A stream id or type the store refuses comes from the command's input (an id
+        // with control characters, say): a 400, as for a Rust handler, not a bug.
         let mut new = NewEvent::new(event.stream, &event.event_type, &event.data)
-            .map_err(|e| HandlerError::Failed(format!("{command}.handle: event [{i}]: {e}")))?;
+            .map_err(HandlerError::Event)?;
         new.metadata = event.metadata;
         if let Some(expected) = event.expected_version {
             new = new.expect_version(expected);

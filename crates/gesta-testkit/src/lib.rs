@@ -19,6 +19,7 @@
 mod engine;
 mod mysql;
 mod postgres;
+pub mod schemathesis;
 
 use std::io::Write;
 use std::sync::Once;

@@ -14,7 +14,7 @@ use super::ApiState;
 
 /// Prometheus metrics: commands, events, batch sizes, commit latency, queue depth,
 /// projections' and reactors' lag.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")), tag = "operations")]
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "OpenMetrics text format (what Prometheus scrapes)", content_type = "application/openmetrics-text")), tag = "operations")]
 pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
     state.lag.refresh(&state.store).await;
     let mut body = String::new();

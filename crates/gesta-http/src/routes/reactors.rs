@@ -143,6 +143,7 @@ pub(crate) async fn reactors(
     ),
     responses(
         (status = 202, description = "Retry requested", body = ParkedActionBody),
+        (status = 400, description = "The position is not an integer", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such parked event", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
     ),
     tag = "operations"
@@ -167,6 +168,7 @@ pub(crate) async fn retry(
     ),
     responses(
         (status = 200, description = "Skipped", body = ParkedActionBody),
+        (status = 400, description = "The position is not an integer", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such parked event", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
     ),
     tag = "operations"
