@@ -30,8 +30,9 @@ struct Server {
 }
 
 impl Server {
-    /// Opens a fresh bank store with funded accounts and serves its API on 127.0.0.1:0.
-    fn start(settings: &Settings, target: &Target) -> anyhow::Result<Self> {
+    /// Opens a fresh bank store with funded accounts and serves its API on 127.0.0.1:0:
+    /// the Rust bank's router, or the JavaScript bank's (`gesta serve`'s routes).
+    fn start(settings: &Settings, target: &Target, app: BankApp) -> anyhow::Result<Self> {
         let scratch = Scratch::new(settings, target, "bank")?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -39,10 +40,21 @@ impl Server {
             .build()?;
         let (shutdown, stop) = oneshot::channel::<()>();
         let (addr, serving) = runtime.block_on(async {
-            let store = crate::library::open_bank(&scratch.url, settings.accounts).await?;
+            let router = match app {
+                BankApp::Rust => {
+                    let store = crate::library::open_bank(&scratch.url, settings.accounts).await?;
+                    gesta_bank::routes::api(store)
+                }
+                BankApp::JavaScript => {
+                    let (store, js) = crate::js::open_bank(&scratch.url, settings.accounts).await?;
+                    gesta_http::Api::new(store.clone())
+                        .routes(gesta_js::http::routes(store, js.collections()))
+                        .openapi_json(gesta_js::http::openapi(js.collections()))
+                        .into_router()
+                }
+            };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
-            let router = gesta_bank::routes::api(store);
             let serving = tokio::spawn(gesta_http::serve(listener, router, async {
                 let _ = stop.await;
             }));
@@ -114,20 +126,38 @@ impl Caller for HttpCaller {
     }
 }
 
-/// Runs (c) for each number of `connections`, each against a fresh server and store.
+/// Which bank a server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BankApp {
+    /// `gesta_bank::app()`, compiled Rust (rows `c{n}`).
+    Rust,
+    /// `bench/js/bank.mjs` through gesta-js, as `gesta serve --app` runs it (rows `j{n}`).
+    JavaScript,
+}
+
+/// Runs (c), or (j) for the JavaScript bank, for each number of `connections`, each
+/// against a fresh server and store.
 pub fn run(
     settings: &Settings,
     target: &Target,
     connections: &[usize],
+    app: BankApp,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    eprintln!("(c) HTTP: gesta_bank::routes::api + gesta_http::serve, one connection per client");
+    let (section, what) = match app {
+        BankApp::Rust => ("c", "gesta_bank::routes::api"),
+        BankApp::JavaScript => (
+            "j",
+            "bench/js/bank.mjs through gesta-js (as `gesta serve --app`)",
+        ),
+    };
+    eprintln!("({section}) HTTP: {what} + gesta_http::serve, one connection per client");
     let client = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bench-client")
         .build()?;
     for &n in connections {
-        let server = Server::start(settings, target).context("starting the bank server")?;
+        let server = Server::start(settings, target, app).context("starting the bank server")?;
         let addr = server.addr;
         let cpu = cpu::Meter::start(target.backend);
         let load = client.block_on(async {
@@ -137,11 +167,15 @@ pub fn run(
             }
             anyhow::Ok(drive::drive(callers, settings.accounts, settings.limit).await)
         })?;
-        report.cpu_note(cpu.note(&format!("c{n}"), load.ok));
+        report.cpu_note(cpu.note(&format!("{section}{n}"), load.ok));
         server.stop()?;
+        let language = match app {
+            BankApp::Rust => "",
+            BankApp::JavaScript => " (JavaScript app)",
+        };
         report.add(Row {
-            key: format!("c{n}"),
-            what: format!("HTTP: POST /commands/Transfer, {n} connections"),
+            key: format!("{section}{n}"),
+            what: format!("HTTP: POST /commands/Transfer{language}, {n} connections"),
             rate: load.rate(),
             unit: "commands/s",
             compare: Compare::Writes,

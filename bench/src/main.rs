@@ -2,8 +2,9 @@
 //! and MySQL/MariaDB, and prints one markdown table per backend.
 //!
 //! Run as `cargo run --release -p gesta-bench -- [--quick] [--backend sqlite,postgres,mysql]
-//! [--out FILE] [--only a,b,c,e,f]`. Sections: (a) raw driver ceilings, (b) the library,
-//! (c) HTTP, (d) latency of (b) and (c), (e) replay, (f) the SQLite (a2) loop over sqlx.
+//! [--out FILE] [--only a,b,c,e,f,j]`. Sections: (a) raw driver ceilings, (b) the library,
+//! (c) HTTP, (d) latency of (b) and (c), (e) replay, (f) the SQLite (a2) loop over sqlx,
+//! (j) the bank written in JavaScript against (b) and (c).
 //! See docs/PERFORMANCE.md.
 //!
 //! # Layout
@@ -18,6 +19,7 @@
 //! - `drive`: runs N concurrent callers for a time or a count, with latency histograms.
 //! - `library`: (b) through `gesta::Store`.
 //! - `http`: (c) through the bank's router on its own runtime.
+//! - `js`: (j) the JavaScript bank (`js/bank.mjs`) through the library; `http` serves it.
 //! - `replay`: (e) filling a big log and scanning it.
 //! - `sqlx`: (f) runs the `sqlx-ceiling` program and reads its result.
 //! - `report`: the markdown table and the targets.
@@ -26,6 +28,7 @@ mod backend;
 mod cpu;
 mod drive;
 mod http;
+mod js;
 mod library;
 mod my;
 mod pg;
@@ -47,7 +50,7 @@ use report::Report;
 use transfer_sql::Limit;
 
 /// Section names `--only` accepts.
-const SECTIONS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "driver"];
+const SECTIONS: [&str; 8] = ["a", "b", "c", "d", "e", "f", "j", "driver"];
 
 /// Round trips of `SELECT 1` whose median is reported per server backend.
 const ROUND_TRIPS: usize = 1000;
@@ -77,7 +80,7 @@ struct Args {
     /// Also write the markdown report to FILE.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Run only these sections: a, b, c, d (= b and c), e, f (alias driver);
+    /// Run only these sections: a, b, c, d (= b and c), e, f (alias driver), j (the JavaScript bank, with b and c);
     /// comma-separated or repeated.
     #[arg(long, value_delimiter = ',', value_name = "SECTION")]
     only: Vec<String>,
@@ -159,12 +162,13 @@ fn main() -> anyhow::Result<()> {
             SECTIONS.join(", ")
         );
     }
-    // (d) is the latency of (b) and (c), so it runs both; `driver` is (f) (ADR 001).
+    // (d) is the latency of (b) and (c), so it runs both; (j) is compared with (b) and
+    // (c) of the same run, so it runs them too; `driver` is (f) (ADR 001).
     let wants = |section: &str| {
         args.only.is_empty()
             || args.only.iter().any(|s| {
                 s == section
-                    || (s == "d" && (section == "b" || section == "c"))
+                    || ((s == "d" || s == "j") && (section == "b" || section == "c"))
                     || (s == "driver" && section == "f")
             })
     };
@@ -287,7 +291,23 @@ fn run_backend(
         library::run(settings, &target, &args.callers, &mut report)?;
     }
     if wants("c") {
-        http::run(settings, &target, &args.connections, &mut report)?;
+        http::run(
+            settings,
+            &target,
+            &args.connections,
+            http::BankApp::Rust,
+            &mut report,
+        )?;
+    }
+    if wants("j") {
+        js::run(settings, &target, &args.callers, &mut report)?;
+        http::run(
+            settings,
+            &target,
+            &args.connections,
+            http::BankApp::JavaScript,
+            &mut report,
+        )?;
     }
     if wants("e") {
         replay::run(settings, &target, &mut report)?;

@@ -77,6 +77,20 @@ pub fn common_targets() -> Vec<Target> {
             0.5,
             ">= 0.5x",
         ),
+        ratio(
+            "JavaScript Transfer vs Rust, library, 64 callers (a JS command costs at most 2x)",
+            "jb64",
+            "b64",
+            0.5,
+            ">= 0.5x",
+        ),
+        ratio(
+            "JavaScript Transfer vs Rust, HTTP, 64 connections (a JS command costs at most 2x)",
+            "j64",
+            "c64",
+            0.5,
+            ">= 0.5x",
+        ),
         Target {
             name: "replay through the library",
             key: "e",
