@@ -72,6 +72,45 @@ scoped_thread_local!(static mut TABLES: for<'a> &'a mut (dyn Tables + 'a));
 pub(crate) struct TxTables<'t, 'c> {
     pub(crate) tx: &'t mut Tx<'c>,
     pub(crate) script: &'t Script,
+    /// Whether rows read are kept for the rest of the writer's unit: true for a
+    /// command's handler, false for reducers (see [`UnitRows`]).
+    pub(crate) remember: bool,
+}
+
+/// Rows a command's handler read, kept for its reducers (`Tx::unit_local`: one
+/// command, dropped with it, rolled back with it). A reducer's `update` reads the row
+/// before changing it; for rows the handler already read (a Transfer's two accounts)
+/// that is no second `SELECT`, which on a server is a round trip. Only the handler
+/// fills it, so a unit without one (an append, a revert) never uses it; every write
+/// forgets the row it touched, so what is kept is always what the table holds.
+#[derive(Default)]
+pub(crate) struct UnitRows {
+    rows: HashMap<(String, String), Option<String>>,
+}
+
+/// The cache key of `key`, or `None` for a key the database may compare otherwise
+/// than exactly: MySQL's PAD SPACE collations ignore trailing spaces.
+fn cache_key(name: &str, key: &Json) -> Option<(String, String)> {
+    match key {
+        Json::String(s) if s.ends_with(' ') => None,
+        _ => Some((name.to_owned(), key.to_string())),
+    }
+}
+
+impl TxTables<'_, '_> {
+    /// Forgets what the cache holds for `key` of `name` (all of `name` when the key
+    /// is not cacheable).
+    fn forget(&mut self, name: &str, key: &Json) {
+        let Some(unit) = self.tx.unit_local::<UnitRows>() else {
+            return;
+        };
+        match cache_key(name, key) {
+            Some(k) => {
+                unit.rows.remove(&k);
+            }
+            None => unit.rows.retain(|(n, _), _| n != name),
+        }
+    }
 }
 
 fn lookup<'s>(script: &'s Script, name: &str) -> Result<&'s Collection, String> {
@@ -95,14 +134,33 @@ fn object(json: &str) -> Result<Map<String, Json>, String> {
 impl Tables for TxTables<'_, '_> {
     fn get(&mut self, name: &str, key: &str) -> Result<Option<String>, String> {
         let collection = lookup(self.script, name)?;
-        let key = collection.key_value(&parse(key)?)?;
+        let json = parse(key)?;
+        let cached = cache_key(name, &json);
+        if let (Some(k), Some(unit)) = (&cached, self.tx.unit_local::<UnitRows>()) {
+            if let Some(row) = unit.rows.get(k) {
+                return Ok(row.clone());
+            }
+        }
+        let key = collection.key_value(&json)?;
         let row = collection.get(self.tx, key).map_err(|e| e.to_string())?;
-        Ok(row.map(|row| row.to_string()))
+        let row = row.map(|row| row.to_string());
+        if let (true, Some(k)) = (self.remember, cached) {
+            if let Some(unit) = self.tx.unit_local::<UnitRows>() {
+                unit.rows.insert(k, row.clone());
+            }
+        }
+        Ok(row)
     }
 
     fn put(&mut self, op: Put, name: &str, key: Option<&str>, row: &str) -> Result<(), String> {
         let collection = lookup(self.script, name)?;
         let row = object(row)?;
+        let row_key = row.get(&collection.key).cloned().unwrap_or(Json::Null);
+        self.forget(name, &row_key);
+        if let Some(key) = key {
+            let key = parse(key)?;
+            self.forget(name, &key);
+        }
         match op {
             Put::Insert => collection.insert(self.tx, &row),
             Put::Upsert => collection.upsert(self.tx, &row),
@@ -119,7 +177,9 @@ impl Tables for TxTables<'_, '_> {
 
     fn remove(&mut self, name: &str, key: &str) -> Result<(), String> {
         let collection = lookup(self.script, name)?;
-        let key = collection.key_value(&parse(key)?)?;
+        let json = parse(key)?;
+        self.forget(name, &json);
+        let key = collection.key_value(&json)?;
         collection.remove(self.tx, key).map_err(|e| e.to_string())
     }
 }

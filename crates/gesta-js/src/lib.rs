@@ -262,7 +262,11 @@ fn handle(
     command: &str,
     cmd: &Json,
 ) -> Result<Vec<NewEvent>, HandlerError> {
-    let mut tables = TxTables { tx, script };
+    let mut tables = TxTables {
+        tx,
+        script,
+        remember: true,
+    };
     let answer = engine::call(
         script,
         &mut tables,
@@ -308,7 +312,11 @@ fn reduce(
     event: &RecordedEvent,
 ) -> Result<(), HandlerError> {
     let event = serde_json::to_string(&event.to_cloudevent())?;
-    let mut tables = TxTables { tx, script };
+    let mut tables = TxTables {
+        tx,
+        script,
+        remember: false,
+    };
     engine::call(script, &mut tables, "__gesta_reduce", collection, &event)
         .map_err(|e| call_failed(&format!("reducer {collection}"), e))?;
     Ok(())

@@ -286,3 +286,60 @@ fn limits_fast() -> Limits {
         ..limits()
     }
 }
+
+/// A handler's reads are kept for its reducers (no second `SELECT` of a row the
+/// handler already read); every write in the command must show through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reducers_see_every_write_of_their_command() {
+    each_backend(|db| async move {
+        let app = load("tests/fixtures/counters.mjs");
+        let store = open(&db, &app).await;
+        let counters = |store: Store| async move {
+            rows(&store, "SELECT id, n FROM counters ORDER BY id").await
+        };
+        // Read as missing, inserted, then updated three times in the same command.
+        run(&store, "Bump", json!({"id": "a", "times": 3}))
+            .await
+            .unwrap();
+        assert_eq!(
+            counters(store.clone()).await,
+            vec![vec!["a".into(), 3i64.into()]]
+        );
+        run(&store, "Bump", json!({"id": "a", "times": 2}))
+            .await
+            .unwrap();
+        assert_eq!(
+            counters(store.clone()).await,
+            vec![vec!["a".into(), 5i64.into()]]
+        );
+        // Both keys read by the handler, one removed and the other inserted by reducers.
+        run(&store, "Move", json!({"id": "a", "to": "b"}))
+            .await
+            .unwrap();
+        assert_eq!(
+            counters(store.clone()).await,
+            vec![vec!["b".into(), 6i64.into()]]
+        );
+        let err = run(&store, "Move", json!({"id": "a", "to": "c"}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Rejected(r) if r.message == "no counter a"),
+            "{err:?}"
+        );
+        // A command that rolls back leaves nothing behind, in the table or in the next
+        // command's reads.
+        let err = run(&store, "BumpThenFail", json!({"id": "b"}))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::ReducerFailed { .. }), "{err:?}");
+        run(&store, "Bump", json!({"id": "b", "times": 1}))
+            .await
+            .unwrap();
+        assert_eq!(
+            counters(store.clone()).await,
+            vec![vec!["b".into(), 7i64.into()]]
+        );
+    })
+    .await;
+}

@@ -1,5 +1,6 @@
 //! The SQL handle handlers, reducers and queries use: named parameters, owned rows.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -112,13 +113,49 @@ impl Session {
 pub struct Tx<'a> {
     conn: &'a mut dyn Connection,
     statements: &'a mut StatementCache,
+    unit: Option<&'a mut UnitLocals>,
 }
+
+/// Values kept for one unit of the writer (one command, or one append, with all its
+/// reducers), one per type: see [`Tx::unit_local`].
+#[derive(Default)]
+pub(crate) struct UnitLocals(HashMap<TypeId, Box<dyn Any + Send>>);
 
 impl<'a> Tx<'a> {
     /// SQL on `conn` (the writer wraps its connection so that the log buffer is
     /// written first where it must be: `writer/write_tx.rs`).
     pub(crate) fn new(conn: &'a mut dyn Connection, statements: &'a mut StatementCache) -> Self {
-        Tx { conn, statements }
+        Tx {
+            conn,
+            statements,
+            unit: None,
+        }
+    }
+
+    /// The same, inside one unit of the writer whose values are `unit`.
+    pub(crate) fn in_unit(
+        conn: &'a mut dyn Connection,
+        statements: &'a mut StatementCache,
+        unit: &'a mut UnitLocals,
+    ) -> Self {
+        Tx {
+            conn,
+            statements,
+            unit: Some(unit),
+        }
+    }
+
+    /// A value of type `T` that lives exactly as long as the writer's current unit: the
+    /// command's handler and every reducer of its events see the same one, the next
+    /// command starts from `T::default()`, and a unit that rolls back takes it along.
+    /// `None` outside the writer (replays, rebuilds, as-of reads, queries), where there
+    /// is no unit. An app's per-command cache belongs here.
+    pub fn unit_local<T: Any + Send + Default>(&mut self) -> Option<&mut T> {
+        let unit = self.unit.as_deref_mut()?;
+        unit.0
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()))
+            .downcast_mut::<T>()
     }
 
     /// Runs a statement; returns the number of rows changed.

@@ -11,12 +11,14 @@ use super::LogBuffer;
 use crate::Tx;
 use crate::backend::Connection;
 use crate::sql::{RowRef, SqlError, Value};
-use crate::tx::{Session, StatementCache};
+use crate::tx::{Session, StatementCache, UnitLocals};
 
 /// The writer's transaction: a [`Tx`] on demand, and the log buffer.
 pub(super) struct WriteTx<'a> {
     conn: Buffered<'a>,
     statements: &'a mut StatementCache,
+    /// What `Tx::unit_local` hands out: one `WriteTx` is one unit.
+    unit: UnitLocals,
 }
 
 impl<'a> WriteTx<'a> {
@@ -27,19 +29,20 @@ impl<'a> WriteTx<'a> {
                 log,
             },
             statements: &mut session.statements,
+            unit: UnitLocals::default(),
         }
     }
 
     /// SQL in the open transaction, as handlers and reducers see it.
     pub(super) fn tx(&mut self) -> Tx<'_> {
-        Tx::new(&mut self.conn, self.statements)
+        Tx::in_unit(&mut self.conn, self.statements, &mut self.unit)
     }
 
     /// SQL that does not write the buffer first: for the writer's own look-ups in the
     /// log tables, which consult the buffer themselves (a stream's version, an event
     /// id), so that they cost no flush.
     pub(super) fn unbuffered(&mut self) -> Tx<'_> {
-        Tx::new(self.conn.conn, self.statements)
+        Tx::in_unit(self.conn.conn, self.statements, &mut self.unit)
     }
 
     /// The buffered log rows and stream versions of the batch.
