@@ -54,7 +54,7 @@ pub fn fuzz(schemathesis: &Path, base: &str, examples: u32) {
         .args(["--exclude-checks", "positive_data_acceptance"])
         .args(["--exclude-path", "/subscribe", "--exclude-path", "/ws"])
         .args(["--max-examples", &examples.to_string()])
-        .args(["--seed", "20261206", "--workers", "2", "--no-color"])
+        .args(["--seed", "20261206", "--workers", "1", "--no-color"])
         .args(["--request-timeout", "30"])
         .env("PYTHONPATH", hooks)
         .env("SCHEMATHESIS_HOOKS", "gesta_hooks")
