@@ -55,6 +55,11 @@ impl Params {
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
+
+    /// Every name and value, in the order they were added.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(n, v)| (n.as_ref(), v))
+    }
 }
 
 /// Builds [`Params`]: `params! { "id" => id, "amount" => amount }`.

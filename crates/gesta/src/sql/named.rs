@@ -1,6 +1,12 @@
 //! Rewriting `:name` placeholders into a backend's positional form.
 
+use std::collections::HashMap;
+
 use super::{Params, SqlError, SqlErrorKind, Value};
+
+/// From this many parameters on, names are looked up in a map rather than by a scan,
+/// so that a statement with thousands of them binds in linear time.
+const INDEX_FROM: usize = 16;
 
 /// How a backend writes positional placeholders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +50,8 @@ impl NamedSql {
     pub fn parse(sql: &str, style: Placeholder) -> Self {
         let mut out = String::with_capacity(sql.len());
         let mut names: Vec<String> = Vec::new();
+        // Name -> position, once there are many names (a multi-row INSERT).
+        let mut index: Option<HashMap<String, usize>> = None;
         let bytes = sql.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
@@ -62,7 +70,7 @@ impl NamedSql {
                 {
                     let end = name_end(bytes, i + 1);
                     let name = &sql[i + 1..end];
-                    push_placeholder(name, style, &mut names, &mut out);
+                    push_placeholder(name, style, &mut names, &mut index, &mut out);
                     i = end;
                 }
                 _ => {
@@ -82,21 +90,43 @@ impl NamedSql {
 
     /// Positional values for `params`, in placeholder order.
     pub fn bind(&self, params: &Params) -> Result<Vec<Value>, SqlError> {
+        let missing = |name: &str| {
+            SqlError::new(
+                SqlErrorKind::MissingParameter,
+                format!("no value for :{name}"),
+            )
+        };
+        if params.len() <= INDEX_FROM {
+            return self
+                .names
+                .iter()
+                .map(|name| params.get(name).cloned().ok_or_else(|| missing(name)))
+                .collect();
+        }
+        // Many parameters (a multi-row INSERT): one look-up each, not a scan each.
+        let mut index: HashMap<&str, &Value> = HashMap::with_capacity(params.len());
+        for (name, value) in params.iter() {
+            index.entry(name).or_insert(value);
+        }
         self.names
             .iter()
             .map(|name| {
-                params.get(name).cloned().ok_or_else(|| {
-                    SqlError::new(
-                        SqlErrorKind::MissingParameter,
-                        format!("no value for :{name}"),
-                    )
-                })
+                index
+                    .get(name.as_str())
+                    .map(|v| (*v).clone())
+                    .ok_or_else(|| missing(name))
             })
             .collect()
     }
 }
 
-fn push_placeholder(name: &str, style: Placeholder, names: &mut Vec<String>, out: &mut String) {
+fn push_placeholder(
+    name: &str,
+    style: Placeholder,
+    names: &mut Vec<String>,
+    index: &mut Option<HashMap<String, usize>>,
+    out: &mut String,
+) {
     use std::fmt::Write;
     match style {
         Placeholder::Question => {
@@ -104,10 +134,25 @@ fn push_placeholder(name: &str, style: Placeholder, names: &mut Vec<String>, out
             out.push('?');
         }
         Placeholder::QuestionNumbered | Placeholder::DollarNumbered => {
-            let idx = match names.iter().position(|n| n == name) {
+            let known = match index {
+                Some(index) => index.get(name).copied(),
+                None => names.iter().position(|n| n == name),
+            };
+            let idx = match known {
                 Some(idx) => idx,
                 None => {
                     names.push(name.to_owned());
+                    if let Some(index) = index.as_mut() {
+                        index.insert(name.to_owned(), names.len() - 1);
+                    } else if names.len() > INDEX_FROM {
+                        *index = Some(
+                            names
+                                .iter()
+                                .enumerate()
+                                .map(|(i, n)| (n.clone(), i))
+                                .collect(),
+                        );
+                    }
                     names.len() - 1
                 }
             };
@@ -180,6 +225,33 @@ mod tests {
             .bind(&crate::params! { "y" => 2_i64, "x" => 1_i64 })
             .unwrap();
         assert_eq!(bound, vec![Value::Integer(1), Value::Integer(2)]);
+    }
+
+    #[test]
+    fn many_parameters_bind_like_few() {
+        // Past INDEX_FROM names the look-ups go through maps: same answers.
+        let names: Vec<String> = (0..50).map(|i| format!(":p{i}")).collect();
+        let text = format!("VALUES ({}, :p3, :p49)", names.join(", "));
+        for style in [Placeholder::QuestionNumbered, Placeholder::DollarNumbered] {
+            let sql = NamedSql::parse(&text, style);
+            assert!(sql.sql().ends_with("?50, ?4, ?50)") || sql.sql().ends_with("$50, $4, $50)"));
+            let mut params = Params::new();
+            for i in (0..50_i64).rev() {
+                params.push(format!("p{i}"), i);
+            }
+            // A name given twice binds its first value, as with few parameters.
+            params.push("p7", 700_i64);
+            let bound = sql.bind(&params).unwrap();
+            let want: Vec<Value> = (0..50).map(Value::Integer).collect();
+            assert_eq!(bound, want);
+            let mut short = Params::new();
+            for i in 0..49_i64 {
+                short.push(format!("p{i}"), i);
+            }
+            let err = sql.bind(&short).unwrap_err();
+            assert_eq!(err.kind, SqlErrorKind::MissingParameter);
+            assert!(err.to_string().contains(":p49"), "{err}");
+        }
     }
 
     #[test]

@@ -366,6 +366,14 @@ impl Store {
     /// Every inline read model with its version, position and state.
     pub async fn read_models(&self) -> Result<Vec<ReadModelStatus>, Error> {
         let app = Arc::clone(&self.inner.app);
+        // The rebuilds' progress first, the tables' versions after: a rebuild that
+        // reads as done has swapped in, so the read below sees its version (read the
+        // other way round, a swap landing in between showed "done" with the old one).
+        let rebuilds: Vec<_> = app
+            .read_models()
+            .iter()
+            .map(|m| self.inner.rebuilds.get(&m.name))
+            .collect();
         let stored = self
             .read(move |tx| {
                 let head = crate::read::last_position(tx)?;
@@ -382,8 +390,8 @@ impl Store {
             .await?;
         Ok(stored
             .into_iter()
-            .map(|(model, position, built, head)| {
-                let rebuild = self.inner.rebuilds.get(&model.name);
+            .zip(rebuilds)
+            .map(|((model, position, built, head), rebuild)| {
                 let building = rebuild
                     .as_ref()
                     .is_some_and(|r| r.state == RebuildState::Building);
