@@ -126,6 +126,12 @@ pub trait Connection: Send {
     ) -> Result<Vec<String>, SqlError>;
     /// Statements still running after `deadline` are interrupted (`None` clears it).
     fn set_deadline(&mut self, deadline: Option<Instant>);
+    /// On a scratch place of a server backend, the schema (PostgreSQL) or database
+    /// (MySQL) its tables live in: other connections to the same database can name
+    /// `namespace.table` to read them. `None` for every other connection.
+    fn scratch_namespace(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Opens the backend a URL names (`sqlite://file.db`, `sqlite::memory:`,

@@ -18,20 +18,26 @@ pub(super) fn name() -> String {
     format!("{PREFIX}{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Creates the namespace on `conn` with `create` (which also makes it the
+/// Creates the namespace `namespace` on `conn` with `create` (which also makes it the
 /// connection's default); `drop` removes it when the connection is dropped.
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(super) fn open(
     mut conn: Box<dyn Connection>,
+    namespace: String,
     create: &str,
     drop: String,
 ) -> Result<Box<dyn Connection>, SqlError> {
     conn.execute_batch(create)?;
-    Ok(Box::new(ScratchConnection { conn, drop }))
+    Ok(Box::new(ScratchConnection {
+        conn,
+        namespace,
+        drop,
+    }))
 }
 
 struct ScratchConnection {
     conn: Box<dyn Connection>,
+    namespace: String,
     drop: String,
 }
 
@@ -55,6 +61,10 @@ impl Connection for ScratchConnection {
 
     fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.conn.set_deadline(deadline);
+    }
+
+    fn scratch_namespace(&self) -> Option<&str> {
+        Some(&self.namespace)
     }
 }
 

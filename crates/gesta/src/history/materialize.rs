@@ -156,6 +156,19 @@ impl Materialized {
         Ok(TableRows::read(&mut self.session.tx(), table)?)
     }
 
+    /// Where the place's tables live on the server when other connections to the same
+    /// database can read them (`namespace.table`); `None` on SQLite, whose scratch
+    /// database is private to its connection.
+    pub(crate) fn namespace(&self) -> Option<&str> {
+        self.session.conn.scratch_namespace()
+    }
+
+    /// The column names of `table`, in order.
+    pub(crate) fn columns(&mut self, table: &str) -> Result<Vec<String>, Error> {
+        let sql = format!("SELECT * FROM {table} WHERE 1 = 0");
+        Ok(self.session.conn.query(&sql, &[], &mut |_| Ok(()))?)
+    }
+
     /// The primary-key columns of `table`.
     pub(crate) fn primary_key(&mut self, table: &str) -> Result<Vec<String>, Error> {
         let rows = self.session.tx().query(

@@ -6,10 +6,10 @@ use serde_json::{Map, Value as Json};
 use crate::Tx;
 use crate::sql::{Params, Row, SqlError, Value};
 
-/// Values per multi-row `INSERT` when loading a table. Binding named parameters
-/// looks each one up by name, so a statement's cost grows with the square of its
-/// parameters: 20,000 values per statement made loading a snapshot 25x slower
-/// (measured with gesta-bench-history) than about 600.
+/// Values per multi-row `INSERT` when loading a table. Chosen when binding named
+/// parameters scanned every name per placeholder (20,000 values per statement made
+/// loading a snapshot 25x slower than about 600, measured with gesta-bench-history);
+/// binding is linear now (`sql::named`), larger statements are untried.
 const VALUES_PER_INSERT: usize = 600;
 
 /// Every row of one table, with its column names.

@@ -489,30 +489,38 @@ impl Store {
                 .inner
                 .readers
                 .run_session(&self.inner.jobs, move |session| {
-                    session.transaction(&["BEGIN"], |log| {
-                        let head = crate::read::last_position(log)?;
-                        let to = rebuild::first_step(head);
-                        let place = Materialized::build_from(
+                    let place = session.transaction(&["BEGIN"], |log| {
+                        let to = rebuild::first_step(crate::read::last_position(log)?);
+                        Materialized::build_from(
                             &*parts.backend,
                             &parts.app,
                             log,
                             to,
                             Some(&only),
                             false,
-                        )?;
-                        Ok((place, head))
-                    })
+                        )
+                    })?;
+                    // The head after the first step, as after every step below (the
+                    // head from before it left every event committed while the place
+                    // was first filled to the swap).
+                    let head = session.transaction(&["BEGIN"], |log| {
+                        Ok::<_, Error>(crate::read::last_position(log)?)
+                    })?;
+                    Ok((place, head))
                 })
                 .await?;
             let mut current = true;
+            let mut last_gap = u64::MAX;
             loop {
                 self.inner.rebuilds.update(name, |p| {
                     p.position = place.position.0;
                     p.head = head.0;
                 });
-                if head.0.saturating_sub(place.position.0) <= rebuild::SWAP_WITHIN {
+                let gap = head.0.saturating_sub(place.position.0);
+                if rebuild::close_enough(gap, last_gap) {
                     break;
                 }
+                last_gap = gap;
                 let parts = self.history_parts();
                 let (moved, now, ok) = self
                     .inner
@@ -547,9 +555,7 @@ impl Store {
                 let model = app
                     .find_read_model(&model_name)
                     .ok_or_else(|| unknown_model(&model_name))?;
-                let built = rebuild::Built::read(model, &mut place);
-                drop(place);
-                built
+                rebuild::Built::read(model, place)
             })
             .await
             .map_err(|_| Error::Closed)??;
@@ -565,11 +571,14 @@ impl Store {
                     }
                     None => Err(unknown_model(&model_name)),
                 };
-                let _ = reply.send(swapped.map(|ok| (ok, started.elapsed())));
-                drop(built);
+                // The place goes back too: dropping it is blocking SQL the writer
+                // should not wait for.
+                let _ = reply.send((swapped.map(|ok| (ok, started.elapsed())), built));
             }));
             self.inner.jobs.send(job).await.map_err(|_| Error::Closed)?;
-            let (swapped, pause) = result.await.map_err(|_| Error::Closed)??;
+            let (swapped, built) = result.await.map_err(|_| Error::Closed)?;
+            let _ = tokio::task::spawn_blocking(move || drop(built)).await;
+            let (swapped, pause) = swapped?;
             if swapped {
                 return Ok(pause);
             }

@@ -201,6 +201,7 @@ impl Backend for MysqlBackend {
         let name = super::scratch::name();
         super::scratch::open(
             self.connect(Role::Writer)?,
+            name.clone(),
             &format!("CREATE DATABASE {name}; USE {name}"),
             format!("DROP DATABASE IF EXISTS {name}"),
         )

@@ -152,6 +152,7 @@ impl Backend for PgBackend {
         let name = super::scratch::name();
         super::scratch::open(
             self.connect(Role::Writer)?,
+            name.clone(),
             &format!("CREATE SCHEMA {name}; SET search_path TO {name}"),
             format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
         )
