@@ -120,7 +120,7 @@ export class Collection {
     }
     const given = row as Row;
     for (const column of Object.keys(given)) {
-      if (!(column in this.def.columns)) fail(`${this.name}: no column named ${JSON.stringify(column)}`);
+      if (!Object.prototype.hasOwnProperty.call(this.def.columns, column)) fail(`${this.name}: no column named ${JSON.stringify(column)}`);
     }
     const out: Row = {};
     for (const [column, type] of Object.entries(this.def.columns)) {

@@ -2,11 +2,14 @@
 //! backend, and rows as JSON objects.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use gesta::Tx;
 use gesta::sql::{Params, Row, SqlError, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
+
+use crate::engine::Cell;
 
 /// The type of a column, as declared (`columns: { copies: "integer" }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +38,30 @@ pub struct Collection {
     pub columns: BTreeMap<String, ColumnType>,
     /// The declared version (default 1); raising it rebuilds the collection.
     pub version: u32,
+    /// The statements of the write path, written once (commands run them thousands
+    /// of times a second).
+    #[serde(skip)]
+    statements: OnceLock<Statements>,
+}
+
+/// The largest integer a JavaScript number holds exactly (`Number.MAX_SAFE_INTEGER`).
+pub(crate) const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A row bound for SQL: its key, as SQL and as JSON, and every column's parameter.
+pub(crate) struct Bound {
+    pub(crate) key: Value,
+    pub(crate) key_json: Json,
+    pub(crate) params: Params,
+}
+
+/// A collection's SQL, which only depends on its name and columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Statements {
+    select_one: String,
+    insert: String,
+    /// `None` when the key is the only column.
+    update: Option<String>,
+    remove: String,
 }
 
 /// Words that cannot be column or table names on some backend without quoting.
@@ -153,6 +180,56 @@ impl Collection {
         )
     }
 
+    /// The collection `name` with `key` and `columns` at version 1.
+    pub fn new(
+        name: impl Into<String>,
+        key: impl Into<String>,
+        columns: BTreeMap<String, ColumnType>,
+    ) -> Self {
+        Collection {
+            name: name.into(),
+            key: key.into(),
+            columns,
+            version: 1,
+            statements: OnceLock::new(),
+        }
+    }
+
+    fn statements(&self) -> &Statements {
+        self.statements.get_or_init(|| {
+            let names: Vec<String> = self.columns.keys().map(|c| format!(":{c}")).collect();
+            let sets: Vec<String> = self
+                .columns
+                .keys()
+                .filter(|c| **c != self.key)
+                .map(|c| format!("{c} = :{c}"))
+                .collect();
+            Statements {
+                select_one: format!(
+                    "SELECT {} FROM {} WHERE {} = :key",
+                    self.column_list(),
+                    self.name,
+                    self.key
+                ),
+                insert: format!(
+                    "INSERT INTO {} ({}) VALUES ({})",
+                    self.name,
+                    self.column_list(),
+                    names.join(", ")
+                ),
+                update: (!sets.is_empty()).then(|| {
+                    format!(
+                        "UPDATE {} SET {} WHERE {} = :gesta_key",
+                        self.name,
+                        sets.join(", "),
+                        self.key
+                    )
+                }),
+                remove: format!("DELETE FROM {} WHERE {} = :key", self.name, self.key),
+            }
+        })
+    }
+
     fn column_list(&self) -> String {
         self.columns.keys().cloned().collect::<Vec<_>>().join(", ")
     }
@@ -168,13 +245,8 @@ impl Collection {
     }
 
     /// `SELECT` of the row with key `:key`.
-    pub(crate) fn select_one(&self) -> String {
-        format!(
-            "SELECT {} FROM {} WHERE {} = :key",
-            self.column_list(),
-            self.name,
-            self.key
-        )
+    pub(crate) fn select_one(&self) -> &str {
+        &self.statements().select_one
     }
 
     /// The key given as JSON, as an SQL value.
@@ -196,71 +268,85 @@ impl Collection {
         }
     }
 
-    fn params(&self, row: &Map<String, Json>) -> Result<Params, String> {
-        let mut params = Params::new();
-        for (column, ty) in &self.columns {
-            let value = row.get(column).unwrap_or(&Json::Null);
-            let sql = match (ty, value) {
-                (_, Json::Null) => Value::Null,
-                (ColumnType::Text, Json::String(s)) => Value::Text(s.clone()),
-                (ColumnType::Integer, Json::Number(n)) if n.as_i64().is_some() => {
-                    Value::Integer(n.as_i64().unwrap_or_default())
-                }
-                (ColumnType::Real, Json::Number(n)) => Value::Real(n.as_f64().unwrap_or_default()),
-                (ColumnType::Boolean, Json::Bool(b)) => Value::Integer(i64::from(*b)),
-                (ColumnType::Json, v) => Value::Text(v.to_string()),
-                (ty, v) => return Err(format!("{}.{column}: {v} is not {ty:?}", self.name)),
-            };
-            params.push(column.clone(), sql);
+    /// A row given as its cells in column order (see the prelude's `normalize`),
+    /// checked against the columns' types and named for binding.
+    pub(crate) fn bind(&self, cells: Vec<Cell>) -> Result<Bound, String> {
+        if cells.len() != self.columns.len() {
+            return Err(format!(
+                "{}: a row has {} cells, not {}",
+                self.name,
+                self.columns.len(),
+                cells.len()
+            ));
         }
-        Ok(params)
+        let mut params = Params::new();
+        let mut key = None;
+        for ((column, ty), cell) in self.columns.iter().zip(cells) {
+            let value = match (ty, cell) {
+                (_, Cell::Null) => Value::Null,
+                (ColumnType::Text, Cell::Text(s)) => Value::Text(s),
+                (ColumnType::Integer, Cell::Integer(i)) => Value::Integer(i),
+                (ColumnType::Integer, Cell::Real(f))
+                    if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER =>
+                {
+                    // A safe integer held as a double: exact in i64.
+                    Value::Integer(f as i64)
+                }
+                (ColumnType::Real, Cell::Real(f)) if f.is_finite() => Value::Real(f),
+                (ColumnType::Real, Cell::Integer(i)) => Value::Real(i as f64),
+                (ColumnType::Boolean, Cell::Boolean(b)) => Value::Integer(i64::from(b)),
+                (ColumnType::Json, Cell::Text(s)) => {
+                    serde_json::from_str::<serde::de::IgnoredAny>(&s)
+                        .map_err(|e| format!("{}.{column}: not JSON text: {e}", self.name))?;
+                    Value::Text(s)
+                }
+                (ty, cell) => {
+                    return Err(format!("{}.{column}: {cell:?} is not {ty:?}", self.name));
+                }
+            };
+            if *column == self.key {
+                key = Some(value.clone());
+            }
+            params.push(column.clone(), value);
+        }
+        let key_json = match &key {
+            Some(Value::Text(s)) => Json::String(s.clone()),
+            Some(Value::Integer(i)) => Json::from(*i),
+            _ => return Err(format!("{}: a row needs its key {}", self.name, self.key)),
+        };
+        Ok(Bound {
+            key: key.unwrap_or(Value::Null),
+            key_json,
+            params,
+        })
     }
 
     /// The row with key `key`, if any.
     pub(crate) fn get(&self, tx: &mut Tx<'_>, key: Value) -> Result<Option<Json>, SqlError> {
-        let row = tx.query_opt(&self.select_one(), &Params::new().with("key", key))?;
+        let row = tx.query_opt(self.select_one(), &Params::new().with("key", key))?;
         Ok(row.map(|row| self.row_json(&row)))
     }
 
-    /// Inserts `row` (a normalized object); a row with the same key is an error.
-    pub(crate) fn insert(&self, tx: &mut Tx<'_>, row: &Map<String, Json>) -> Result<(), String> {
-        let params = self.params(row)?;
-        let names: Vec<String> = self.columns.keys().map(|c| format!(":{c}")).collect();
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            self.name,
-            self.column_list(),
-            names.join(", ")
-        );
-        tx.execute(&sql, &params).map_err(|e| e.to_string())?;
+    /// Inserts a row (its bound cells); a row with the same key is an error.
+    pub(crate) fn insert(&self, tx: &mut Tx<'_>, params: &Params) -> Result<(), String> {
+        tx.execute(&self.statements().insert, params)
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 
-    /// Replaces the row with key `key` by `row`; returns whether there was one.
+    /// Replaces the row with key `key` by the bound row `params`; returns whether
+    /// there was one.
     pub(crate) fn update(
         &self,
         tx: &mut Tx<'_>,
         key: Value,
-        row: &Map<String, Json>,
+        mut params: Params,
     ) -> Result<bool, String> {
-        let mut params = self.params(row)?;
-        let sets: Vec<String> = self
-            .columns
-            .keys()
-            .filter(|c| **c != self.key)
-            .map(|c| format!("{c} = :{c}"))
-            .collect();
-        if sets.is_empty() {
+        let Some(sql) = &self.statements().update else {
             return Ok(self.get(tx, key).map_err(|e| e.to_string())?.is_some());
-        }
+        };
         params.push("gesta_key", key);
-        let sql = format!(
-            "UPDATE {} SET {} WHERE {} = :gesta_key",
-            self.name,
-            sets.join(", "),
-            self.key
-        );
-        let changed = tx.execute(&sql, &params).map_err(|e| e.to_string())?;
+        let changed = tx.execute(sql, &params).map_err(|e| e.to_string())?;
         // MySQL counts rows changed, not matched: an identical update reports 0.
         Ok(changed > 0
             || self
@@ -269,19 +355,17 @@ impl Collection {
                 .is_some())
     }
 
-    /// Inserts `row`, or replaces the row with its key.
-    pub(crate) fn upsert(&self, tx: &mut Tx<'_>, row: &Map<String, Json>) -> Result<(), String> {
-        let key = self.key_value(row.get(&self.key).unwrap_or(&Json::Null))?;
-        if !self.update(tx, key, row)? {
-            self.insert(tx, row)?;
+    /// Inserts a row (its bound cells), or replaces the row with its key `key`.
+    pub(crate) fn upsert(&self, tx: &mut Tx<'_>, key: Value, params: Params) -> Result<(), String> {
+        if !self.update(tx, key, params.clone())? {
+            self.insert(tx, &params)?;
         }
         Ok(())
     }
 
     /// Deletes the row with key `key`, if any.
     pub(crate) fn remove(&self, tx: &mut Tx<'_>, key: Value) -> Result<(), SqlError> {
-        let sql = format!("DELETE FROM {} WHERE {} = :key", self.name, self.key);
-        tx.execute(&sql, &Params::new().with("key", key))?;
+        tx.execute(&self.statements().remove, &Params::new().with("key", key))?;
         Ok(())
     }
 
@@ -352,18 +436,17 @@ mod tests {
     use super::*;
 
     fn books() -> Collection {
-        Collection {
-            name: "books".into(),
-            key: "id".into(),
-            columns: [
+        Collection::new(
+            "books",
+            "id",
+            [
                 ("id".to_owned(), ColumnType::Text),
                 ("copies".to_owned(), ColumnType::Integer),
                 ("lent".to_owned(), ColumnType::Boolean),
             ]
             .into_iter()
             .collect(),
-            version: 1,
-        }
+        )
     }
 
     #[test]
@@ -385,6 +468,30 @@ mod tests {
         let mut b = books();
         b.columns.insert("order".into(), ColumnType::Text);
         assert!(b.check_names().unwrap_err().contains("order"));
+    }
+
+    #[test]
+    fn cells_are_bound_by_column_type() {
+        let b = books();
+        // Columns in name order: copies, id, lent.
+        let row = b
+            .bind(vec![
+                Cell::Real(3.0),
+                Cell::Text("b-1".into()),
+                Cell::Boolean(true),
+            ])
+            .unwrap();
+        assert_eq!(row.key, Value::Text("b-1".into()));
+        assert_eq!(row.key_json, json!("b-1"));
+        assert_eq!(row.params.get("copies"), Some(&Value::Integer(3)));
+        assert_eq!(row.params.get("lent"), Some(&Value::Integer(1)));
+        let refused = |cells: Vec<Cell>| b.bind(cells).err().unwrap_or_default();
+        assert!(
+            refused(vec![Cell::Real(0.5), Cell::Text("b".into()), Cell::Null]).contains("copies")
+        );
+        assert!(refused(vec![Cell::Null, Cell::Null, Cell::Null]).contains("key"));
+        assert!(refused(vec![Cell::Null, Cell::Integer(1), Cell::Null]).contains("books.id"));
+        assert!(refused(vec![Cell::Null]).contains("3 cells"));
     }
 
     #[test]

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use gesta::Tx;
 use rquickjs::{
-    CatchResultExt, CaughtError, Context, Ctx, Exception, Function, Module, Object, Runtime,
+    CatchResultExt, CaughtError, Context, Ctx, Exception, Function, Module, Object, Persistent,
+    Runtime,
 };
 use scoped_tls_hkt::scoped_thread_local;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
-use crate::collection::Collection;
+use crate::collection::{Collection, MAX_SAFE_INTEGER};
 use crate::{JsError, Limits};
 
 const PRELUDE: &str = include_str!("prelude.js");
@@ -47,15 +48,21 @@ pub(crate) enum CallError {
 
 /// The tables the native functions act on during one call.
 pub(crate) trait Tables {
-    fn get(&mut self, collection: &str, key: &str) -> Result<Option<String>, String>;
-    fn put(
-        &mut self,
-        op: Put,
-        collection: &str,
-        key: Option<&str>,
-        row: &str,
-    ) -> Result<(), String>;
-    fn remove(&mut self, collection: &str, key: &str) -> Result<(), String>;
+    fn get(&mut self, collection: &str, key: &Json) -> Result<Option<String>, String>;
+    /// Writes a row given as its cells in column order, its key included.
+    fn put(&mut self, op: Put, collection: &str, cells: Vec<Cell>) -> Result<(), String>;
+    fn remove(&mut self, collection: &str, key: &Json) -> Result<(), String>;
+}
+
+/// One cell of a row as JavaScript gave it (its type is checked against the column's
+/// when it is bound).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Null,
+    Text(String),
+    Integer(i64),
+    Real(f64),
+    Boolean(bool),
 }
 
 /// Which write a reducer asked for.
@@ -120,28 +127,16 @@ fn lookup<'s>(script: &'s Script, name: &str) -> Result<&'s Collection, String> 
         .ok_or_else(|| format!("no collection named {name:?}"))
 }
 
-fn parse(json: &str) -> Result<Json, String> {
-    serde_json::from_str(json).map_err(|e| format!("bad JSON from the engine: {e}"))
-}
-
-fn object(json: &str) -> Result<Map<String, Json>, String> {
-    match parse(json)? {
-        Json::Object(map) => Ok(map),
-        other => Err(format!("a row must be an object, not {other}")),
-    }
-}
-
 impl Tables for TxTables<'_, '_> {
-    fn get(&mut self, name: &str, key: &str) -> Result<Option<String>, String> {
+    fn get(&mut self, name: &str, json: &Json) -> Result<Option<String>, String> {
         let collection = lookup(self.script, name)?;
-        let json = parse(key)?;
-        let cached = cache_key(name, &json);
+        let cached = cache_key(name, json);
         if let (Some(k), Some(unit)) = (&cached, self.tx.unit_local::<UnitRows>()) {
             if let Some(row) = unit.rows.get(k) {
                 return Ok(row.clone());
             }
         }
-        let key = collection.key_value(&json)?;
+        let key = collection.key_value(json)?;
         let row = collection.get(self.tx, key).map_err(|e| e.to_string())?;
         let row = row.map(|row| row.to_string());
         if let (true, Some(k)) = (self.remember, cached) {
@@ -152,21 +147,16 @@ impl Tables for TxTables<'_, '_> {
         Ok(row)
     }
 
-    fn put(&mut self, op: Put, name: &str, key: Option<&str>, row: &str) -> Result<(), String> {
+    fn put(&mut self, op: Put, name: &str, cells: Vec<Cell>) -> Result<(), String> {
         let collection = lookup(self.script, name)?;
-        let row = object(row)?;
-        let row_key = row.get(&collection.key).cloned().unwrap_or(Json::Null);
-        self.forget(name, &row_key);
-        if let Some(key) = key {
-            let key = parse(key)?;
-            self.forget(name, &key);
-        }
+        let row = collection.bind(cells)?;
+        self.forget(name, &row.key_json);
         match op {
-            Put::Insert => collection.insert(self.tx, &row),
-            Put::Upsert => collection.upsert(self.tx, &row),
+            Put::Insert => collection.insert(self.tx, &row.params),
+            Put::Upsert => collection.upsert(self.tx, row.key, row.params),
             Put::Update => {
-                let key = collection.key_value(&parse(key.unwrap_or("null"))?)?;
-                if collection.update(self.tx, key, &row)? {
+                // (The prelude refuses an update that changes the key.)
+                if collection.update(self.tx, row.key, row.params)? {
                     Ok(())
                 } else {
                     Err(format!("{name}: no row to update"))
@@ -175,22 +165,34 @@ impl Tables for TxTables<'_, '_> {
         }
     }
 
-    fn remove(&mut self, name: &str, key: &str) -> Result<(), String> {
+    fn remove(&mut self, name: &str, json: &Json) -> Result<(), String> {
         let collection = lookup(self.script, name)?;
-        let json = parse(key)?;
-        self.forget(name, &json);
-        let key = collection.key_value(&json)?;
+        self.forget(name, json);
+        let key = collection.key_value(json)?;
         collection.remove(self.tx, key).map_err(|e| e.to_string())
     }
 }
 
+/// The prelude's functions the server calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Entry {
+    /// `__gesta_handle(command, json)`: a command's handler.
+    Handle,
+    /// `__gesta_reduce(collection, json)`: a reducer on one event.
+    Reduce,
+}
+
 /// One thread's engine for one script.
 struct Engine {
-    /// Owns the heap the context lives in (held, not used, after start).
-    _runtime: Runtime,
-    context: Context,
     /// When the current call must stop (read by the interrupt handler).
     deadline: Rc<RefCell<Option<Instant>>>,
+    /// The prelude's entry points, looked up once.
+    handle: Persistent<Function<'static>>,
+    reduce: Persistent<Function<'static>>,
+    context: Context,
+    /// Owns the heap the context lives in (held, not used, after start; dropped
+    /// after the values above, which live in it).
+    _runtime: Runtime,
 }
 
 thread_local! {
@@ -216,36 +218,92 @@ fn with_tables<T>(
         .map_err(|message| throw(ctx, message))
 }
 
+/// A key as JavaScript passed it (a string or a number; the prelude has checked it
+/// is one the collection takes), as JSON.
+fn key_json(ctx: &Ctx<'_>, key: &rquickjs::Value<'_>) -> rquickjs::Result<Json> {
+    if let Some(s) = key.as_string() {
+        return Ok(Json::String(s.to_string()?));
+    }
+    if let Some(i) = key.as_int() {
+        return Ok(Json::from(i));
+    }
+    match key.as_float() {
+        Some(f) if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER => {
+            // A safe integer held as a double: exact in i64.
+            Ok(Json::from(f as i64))
+        }
+        _ => Err(throw(
+            ctx,
+            "a key must be a string or a safe integer".into(),
+        )),
+    }
+}
+
+/// A row's cells as JavaScript passed them.
+fn cells(ctx: &Ctx<'_>, values: Vec<rquickjs::Value<'_>>) -> rquickjs::Result<Vec<Cell>> {
+    values
+        .into_iter()
+        .map(|v| {
+            if v.is_null() || v.is_undefined() {
+                Ok(Cell::Null)
+            } else if let Some(s) = v.as_string() {
+                Ok(Cell::Text(s.to_string()?))
+            } else if let Some(i) = v.as_int() {
+                Ok(Cell::Integer(i64::from(i)))
+            } else if let Some(f) = v.as_float() {
+                Ok(Cell::Real(f))
+            } else if let Some(b) = v.as_bool() {
+                Ok(Cell::Boolean(b))
+            } else {
+                Err(throw(
+                    ctx,
+                    format!(
+                        "a row's cell must be null, a string, a number or a boolean, not {}",
+                        v.type_name()
+                    ),
+                ))
+            }
+        })
+        .collect()
+}
+
 fn install_natives(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     let native = Object::new(ctx.clone())?;
     native.set(
         "get",
-        Function::new(ctx.clone(), |ctx: Ctx<'_>, c: String, k: String| {
-            with_tables(&ctx, |t| t.get(&c, &k))
-        })?,
-    )?;
-    for (name, op) in [("insert", Put::Insert), ("upsert", Put::Upsert)] {
-        native.set(
-            name,
-            Function::new(ctx.clone(), move |ctx: Ctx<'_>, c: String, row: String| {
-                with_tables(&ctx, |t| t.put(op, &c, None, &row))
-            })?,
-        )?;
-    }
-    native.set(
-        "update",
         Function::new(
             ctx.clone(),
-            |ctx: Ctx<'_>, c: String, k: String, row: String| {
-                with_tables(&ctx, |t| t.put(Put::Update, &c, Some(&k), &row))
+            |ctx: Ctx<'_>, c: String, k: rquickjs::Value<'_>| {
+                let key = key_json(&ctx, &k)?;
+                with_tables(&ctx, |t| t.get(&c, &key))
             },
         )?,
     )?;
+    for (name, op) in [
+        ("insert", Put::Insert),
+        ("upsert", Put::Upsert),
+        ("update", Put::Update),
+    ] {
+        native.set(
+            name,
+            Function::new(
+                ctx.clone(),
+                move |ctx: Ctx<'_>, c: String, row: Vec<rquickjs::Value<'_>>| {
+                    let row = cells(&ctx, row)?;
+                    with_tables(&ctx, |t| t.put(op, &c, row))
+                },
+            )?,
+        )?;
+    }
     native.set(
         "remove",
-        Function::new(ctx.clone(), |ctx: Ctx<'_>, c: String, k: String| {
-            with_tables(&ctx, |t| t.remove(&c, &k))
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'_>, c: String, k: rquickjs::Value<'_>| {
+                let key = key_json(&ctx, &k)?;
+                with_tables(&ctx, |t| t.remove(&c, &key))
+            },
+        )?,
     )?;
     ctx.globals().set("__gesta_native", native)
 }
@@ -280,14 +338,9 @@ impl Engine {
             seen.borrow().is_some_and(|at| Instant::now() >= at)
         })));
         let context = Context::full(&runtime).map_err(|e| JsError::Engine(e.to_string()))?;
-        let engine = Engine {
-            _runtime: runtime,
-            context,
-            deadline,
-        };
         // Loading runs the module's top level: it gets the limits too.
-        *engine.deadline.borrow_mut() = Instant::now().checked_add(script.limits.load_time);
-        let described = engine.context.with(|ctx| -> Result<String, JsError> {
+        *deadline.borrow_mut() = Instant::now().checked_add(script.limits.load_time);
+        let loaded = context.with(|ctx| -> Result<_, JsError> {
             install_natives(&ctx).map_err(|e| JsError::Engine(e.to_string()))?;
             ctx.eval::<(), _>(PRELUDE)
                 .catch(&ctx)
@@ -315,28 +368,52 @@ impl Engine {
                 .globals()
                 .get("__gesta_install")
                 .map_err(|e| JsError::Engine(e.to_string()))?;
-            install
+            let described = install
                 .call::<_, String>((default,))
                 .catch(&ctx)
-                .map_err(|e| JsError::Module(caught(e)))
+                .map_err(|e| JsError::Module(caught(e)))?;
+            let entry = |name: &str| -> Result<Persistent<Function<'static>>, JsError> {
+                let function: Function = ctx
+                    .globals()
+                    .get(name)
+                    .map_err(|e| JsError::Engine(format!("prelude: {name}: {e}")))?;
+                Ok(Persistent::save(&ctx, function))
+            };
+            Ok((
+                entry("__gesta_handle")?,
+                entry("__gesta_reduce")?,
+                described,
+            ))
         });
-        *engine.deadline.borrow_mut() = None;
-        Ok((engine, described?))
+        *deadline.borrow_mut() = None;
+        let (handle, reduce, described) = loaded?;
+        let engine = Engine {
+            deadline,
+            handle,
+            reduce,
+            context,
+            _runtime: runtime,
+        };
+        Ok((engine, described))
     }
 
-    /// Calls global function `name` with string arguments, under the limits.
+    /// Calls the prelude's `entry` with string arguments, under the limits.
     fn call(
         &self,
         limit: Duration,
-        name: &str,
+        entry: Entry,
         a: &str,
         b: &str,
     ) -> Result<Option<String>, CallError> {
         *self.deadline.borrow_mut() = Instant::now().checked_add(limit);
         let result = self.context.with(|ctx| {
-            let function: Function = ctx
-                .globals()
-                .get(name)
+            let function = match entry {
+                Entry::Handle => &self.handle,
+                Entry::Reduce => &self.reduce,
+            };
+            let function = function
+                .clone()
+                .restore(&ctx)
                 .map_err(|e| CallError::Thrown(e.to_string()))?;
             function
                 .call::<_, Option<String>>((a, b))
@@ -373,13 +450,13 @@ pub(crate) fn describe(script: &Script) -> Result<String, JsError> {
     Engine::start(script).map(|(_, described)| described)
 }
 
-/// Calls `name(a, b)` in `script`'s engine on this thread, with `tables` reachable
+/// Calls `entry(a, b)` in `script`'s engine on this thread, with `tables` reachable
 /// from the native functions. An engine that was stopped is thrown away (the next
 /// call starts a fresh one).
 pub(crate) fn call(
     script: &Arc<Script>,
     tables: &mut dyn Tables,
-    name: &str,
+    entry: Entry,
     a: &str,
     b: &str,
 ) -> Result<Option<String>, CallError> {
@@ -393,7 +470,7 @@ pub(crate) fn call(
                 slot.insert(engine)
             }
         };
-        let result = TABLES.set(tables, || engine.call(script.limits.time, name, a, b));
+        let result = TABLES.set(tables, || engine.call(script.limits.time, entry, a, b));
         if matches!(result, Err(CallError::Stopped(_))) {
             engines.remove(&script.id);
         }

@@ -108,7 +108,12 @@ async fn one(
     };
     let params = Params::new().with("key", value);
     let (_, mut rows) = state
-        .rows(collection, collection.select_one(), params, query)
+        .rows(
+            collection,
+            collection.select_one().to_owned(),
+            params,
+            query,
+        )
         .await?;
     match rows.pop() {
         Some(row) => Ok(Json(row)),

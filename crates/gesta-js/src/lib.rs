@@ -51,7 +51,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 pub use collection::{Collection, ColumnType};
-use engine::{CallError, Script, TxTables};
+use engine::{CallError, Entry, Script, TxTables};
 
 /// Limits on the app's code, per call of a handler or reducer.
 #[derive(Debug, Clone, Copy)]
@@ -118,8 +118,8 @@ struct HandlerEvent {
     stream: String,
     #[serde(rename = "type")]
     event_type: String,
-    #[serde(default)]
-    data: Json,
+    /// The payload, as JSON text (absent: `null`).
+    data: Option<gesta::event::Json>,
     metadata: Option<serde_json::Map<String, Json>>,
     expected_version: Option<ExpectedVersion>,
 }
@@ -270,32 +270,49 @@ fn handle(
     let answer = engine::call(
         script,
         &mut tables,
-        "__gesta_handle",
+        Entry::Handle,
         command,
         &cmd.to_string(),
     )
     .map_err(|e| call_failed(&format!("{command}.handle"), e))?
     .unwrap_or_default();
     #[derive(Deserialize)]
-    struct Answer {
-        events: Option<Vec<Json>>,
+    struct Answer<E> {
+        events: Option<Vec<E>>,
         rejected: Option<String>,
     }
-    let answer: Answer = serde_json::from_str(&answer)?;
+    let answer = match serde_json::from_str::<Answer<HandlerEvent>>(&answer) {
+        Ok(answer) => answer,
+        // Something the handler returned is not an event: find which, for the message.
+        Err(_) => {
+            let answer: Answer<Json> = serde_json::from_str(&answer)?;
+            let mut events = Vec::new();
+            for (i, event) in answer.events.unwrap_or_default().iter().enumerate() {
+                events.push(serde_json::from_str(&event.to_string()).map_err(|e| {
+                    HandlerError::Failed(format!(
+                        "{command}.handle returned a bad event [{i}]: {e} (an event is {{stream, type, data, metadata?, expected_version?}})"
+                    ))
+                })?);
+            }
+            Answer {
+                events: Some(events),
+                rejected: answer.rejected,
+            }
+        }
+    };
     if let Some(detail) = answer.rejected {
         return Err(Rejection::unprocessable(detail).into());
     }
     let mut events = Vec::new();
-    for (i, event) in answer.events.unwrap_or_default().into_iter().enumerate() {
-        let event: HandlerEvent = serde_json::from_value(event).map_err(|e| {
-            HandlerError::Failed(format!(
-                "{command}.handle returned a bad event [{i}]: {e} (an event is {{stream, type, data, metadata?, expected_version?}})"
-            ))
-        })?;
+    for event in answer.events.unwrap_or_default() {
         // A stream id or type the store refuses comes from the command's input (an id
         // with control characters, say): a 400, as for a Rust handler, not a bug.
-        let mut new = NewEvent::new(event.stream, &event.event_type, &event.data)
-            .map_err(HandlerError::Event)?;
+        let mut new =
+            NewEvent::new(event.stream, &event.event_type, &()).map_err(HandlerError::Event)?;
+        if let Some(data) = event.data {
+            // JSON text as the engine wrote it (checked by the parse above).
+            new.data = data;
+        }
         new.metadata = event.metadata;
         if let Some(expected) = event.expected_version {
             new = new.expect_version(expected);
@@ -311,13 +328,13 @@ fn reduce(
     collection: &str,
     event: &RecordedEvent,
 ) -> Result<(), HandlerError> {
-    let event = serde_json::to_string(&event.to_cloudevent())?;
+    let event = event.to_cloudevent().to_json();
     let mut tables = TxTables {
         tx,
         script,
         remember: false,
     };
-    engine::call(script, &mut tables, "__gesta_reduce", collection, &event)
+    engine::call(script, &mut tables, Entry::Reduce, collection, &event)
         .map_err(|e| call_failed(&format!("reducer {collection}"), e))?;
     Ok(())
 }

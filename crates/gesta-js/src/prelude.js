@@ -18,21 +18,29 @@
     }
   }
 
+  const hasOwn = Object.prototype.hasOwnProperty;
   const fail = (message) => {
     throw new Error(message);
   };
 
   // The row as stored: exactly the declared columns (absent ones null), each of its
-  // declared type. Both the server and the browser normalize rows this way.
-  const normalize = (def, row) => {
+  // declared type. Both the server and the browser normalize rows this way. The
+  // server's answer is the row's cells in column-name order (the order of the
+  // table's columns in Gesta), a json column's value as its JSON text: the native
+  // functions bind them as they are, without a JSON round trip of the row.
+  // (`columns` is the sorted Object.entries(def.columns), computed once per
+  // collection: this runs for every row a reducer writes.)
+  const normalize = (def, columns, row) => {
     if (row === null || typeof row !== "object" || Array.isArray(row)) {
       fail(`${def.name}: a row must be an object, not ${JSON.stringify(row)}`);
     }
-    for (const column of Object.keys(row)) {
-      if (!(column in def.columns)) fail(`${def.name}: no column named ${JSON.stringify(column)}`);
+    for (const column in row) {
+      if (hasOwn.call(row, column) && !hasOwn.call(def.columns, column)) fail(`${def.name}: no column named ${JSON.stringify(column)}`);
     }
-    const out = {};
-    for (const [column, type] of Object.entries(def.columns)) {
+    const cells = new Array(columns.length);
+    for (let i = 0; i < columns.length; i++) {
+      const column = columns[i][0];
+      const type = columns[i][1];
       const value = row[column] === undefined ? null : row[column];
       const ok =
         value === null ||
@@ -42,10 +50,10 @@
         (type === "boolean" && typeof value === "boolean") ||
         type === "json";
       if (!ok) fail(`${def.name}.${column}: ${JSON.stringify(value)} is not ${type}`);
-      out[column] = value;
+      cells[i] = type === "json" && value !== null ? (JSON.stringify(value) ?? null) : value;
+      if (column === def.key) checkKey(def, value);
     }
-    checkKey(def, out[def.key]);
-    return out;
+    return cells;
   };
 
   const checkKey = (def, key) => {
@@ -55,35 +63,38 @@
     }
   };
 
+  // Keys go to the native functions as they are (a string or a safe integer,
+  // checked), rows as their cells (see normalize).
   class Collection {
     constructor(def) {
       this.def = def;
+      this.columns = Object.entries(def.columns).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      this.keyIndex = this.columns.findIndex(([column]) => column === def.key);
     }
     get(key) {
       checkKey(this.def, key);
-      const row = native.get(this.def.name, JSON.stringify(key));
+      const row = native.get(this.def.name, key);
       return row == null ? undefined : JSON.parse(row);
     }
     insert(row) {
-      native.insert(this.def.name, JSON.stringify(normalize(this.def, row)));
+      native.insert(this.def.name, normalize(this.def, this.columns, row));
       return this;
     }
     update(key, change) {
       const before = this.get(key);
       if (before === undefined) fail(`${this.def.name}: no row with key ${JSON.stringify(key)} to update`);
-      const after = normalize(this.def, change(before));
-      if (after[this.def.key] !== key) fail(`${this.def.name}: update may not change the key`);
-      native.update(this.def.name, JSON.stringify(key), JSON.stringify(after));
+      const after = normalize(this.def, this.columns, change(before));
+      if (after[this.keyIndex] !== key) fail(`${this.def.name}: update may not change the key`);
+      native.update(this.def.name, after);
       return this;
     }
     upsert(row) {
-      const after = normalize(this.def, row);
-      native.upsert(this.def.name, JSON.stringify(after));
+      native.upsert(this.def.name, normalize(this.def, this.columns, row));
       return this;
     }
     remove(key) {
       checkKey(this.def, key);
-      native.remove(this.def.name, JSON.stringify(key));
+      native.remove(this.def.name, key);
       return this;
     }
   }
