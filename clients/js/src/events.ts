@@ -22,6 +22,8 @@ export interface GestaEvent<Data = unknown> {
   commandid?: string;
   correlationid?: string;
   causationid?: string;
+  /** The authenticated principal whose request wrote the event. */
+  principal?: string;
   [extension: string]: unknown;
 }
 

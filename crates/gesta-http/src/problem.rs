@@ -218,6 +218,9 @@ fn rejected(kind: RejectionKind, message: String) -> Problem {
         RejectionKind::Conflict => {
             Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", message)
         }
+        RejectionKind::Forbidden => {
+            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", message)
+        }
         _ => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "rejected",

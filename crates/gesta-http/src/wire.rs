@@ -36,6 +36,9 @@ pub struct CloudEventDoc {
     correlationid: Option<String>,
     /// Causation id.
     causationid: Option<String>,
+    /// The authenticated principal whose request wrote the event (absent when
+    /// the request was not authenticated).
+    principal: Option<String>,
     /// The full metadata object.
     metadata: serde_json::Value,
 }

@@ -176,9 +176,9 @@ impl Tables for TxTables<'_, '_> {
 /// The prelude's functions the server calls.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Entry {
-    /// `__gesta_handle(command, json)`: a command's handler.
+    /// `__gesta_handle(command, json, principal)`: a command's handler.
     Handle,
-    /// `__gesta_reduce(collection, json)`: a reducer on one event.
+    /// `__gesta_reduce(collection, json, "")`: a reducer on one event.
     Reduce,
 }
 
@@ -402,8 +402,7 @@ impl Engine {
         &self,
         limit: Duration,
         entry: Entry,
-        a: &str,
-        b: &str,
+        (a, b, c): (&str, &str, &str),
     ) -> Result<Option<String>, CallError> {
         *self.deadline.borrow_mut() = Instant::now().checked_add(limit);
         let result = self.context.with(|ctx| {
@@ -416,7 +415,7 @@ impl Engine {
                 .restore(&ctx)
                 .map_err(|e| CallError::Thrown(e.to_string()))?;
             function
-                .call::<_, Option<String>>((a, b))
+                .call::<_, Option<String>>((a, b, c))
                 .catch(&ctx)
                 .map_err(|e| {
                     let message = caught(e);
@@ -450,15 +449,14 @@ pub(crate) fn describe(script: &Script) -> Result<String, JsError> {
     Engine::start(script).map(|(_, described)| described)
 }
 
-/// Calls `entry(a, b)` in `script`'s engine on this thread, with `tables` reachable
+/// Calls `entry(args)` in `script`'s engine on this thread, with `tables` reachable
 /// from the native functions. An engine that was stopped is thrown away (the next
 /// call starts a fresh one).
 pub(crate) fn call(
     script: &Arc<Script>,
     tables: &mut dyn Tables,
     entry: Entry,
-    a: &str,
-    b: &str,
+    args: (&str, &str, &str),
 ) -> Result<Option<String>, CallError> {
     ENGINES.with(|engines| {
         let mut engines = engines.borrow_mut();
@@ -470,7 +468,7 @@ pub(crate) fn call(
                 slot.insert(engine)
             }
         };
-        let result = TABLES.set(tables, || engine.call(script.limits.time, entry, a, b));
+        let result = TABLES.set(tables, || engine.call(script.limits.time, entry, args));
         if matches!(result, Err(CallError::Stopped(_))) {
             engines.remove(&script.id);
         }

@@ -2,7 +2,9 @@
 //! QuickJS engine: `gesta serve --app app.mjs`.
 //!
 //! The module's default export declares `collections` (read-model tables),
-//! `commands` (a JSON Schema and a `handle(cmd, { get, reject })` returning events) and
+//! `commands` (a JSON Schema and a `handle(cmd, { get, reject, forbid, principal })`
+//! returning events: `reject(detail)` answers 422, `forbid(detail)` 403, and
+//! `principal` is who is asking, `{name, subject, roles}`, or `null`) and
 //! `reducers` (`(collection, event) => collection`, in the Redux style). [`JsApp::load`]
 //! turns it into an ordinary [`gesta::App`]: commands are checked against their schema
 //! and run in the command's transaction, reducers update the collections' SQL tables in
@@ -262,6 +264,12 @@ fn handle(
     command: &str,
     cmd: &Json,
 ) -> Result<Vec<NewEvent>, HandlerError> {
+    // The principal as handlers see it: {name, subject, roles}, or null.
+    let principal = match tx.principal() {
+        Some(p) => serde_json::json!({"name": p.name, "subject": p.subject(), "roles": p.roles})
+            .to_string(),
+        None => "null".to_owned(),
+    };
     let mut tables = TxTables {
         tx,
         script,
@@ -271,8 +279,7 @@ fn handle(
         script,
         &mut tables,
         Entry::Handle,
-        command,
-        &cmd.to_string(),
+        (command, &cmd.to_string(), &principal),
     )
     .map_err(|e| call_failed(&format!("{command}.handle"), e))?
     .unwrap_or_default();
@@ -280,6 +287,7 @@ fn handle(
     struct Answer<E> {
         events: Option<Vec<E>>,
         rejected: Option<String>,
+        forbidden: Option<String>,
     }
     let answer = match serde_json::from_str::<Answer<HandlerEvent>>(&answer) {
         Ok(answer) => answer,
@@ -297,11 +305,15 @@ fn handle(
             Answer {
                 events: Some(events),
                 rejected: answer.rejected,
+                forbidden: answer.forbidden,
             }
         }
     };
     if let Some(detail) = answer.rejected {
         return Err(Rejection::unprocessable(detail).into());
+    }
+    if let Some(detail) = answer.forbidden {
+        return Err(Rejection::forbidden(detail).into());
     }
     let mut events = Vec::new();
     for event in answer.events.unwrap_or_default() {
@@ -334,7 +346,7 @@ fn reduce(
         script,
         remember: false,
     };
-    engine::call(script, &mut tables, Entry::Reduce, collection, &event)
+    engine::call(script, &mut tables, Entry::Reduce, (collection, &event, ""))
         .map_err(|e| call_failed(&format!("reducer {collection}"), e))?;
     Ok(())
 }

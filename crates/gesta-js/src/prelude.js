@@ -13,8 +13,9 @@
   const collections = {};
 
   class Rejected {
-    constructor(detail) {
+    constructor(detail, forbidden) {
       this.detail = String(detail);
+      this.forbidden = forbidden;
     }
   }
 
@@ -143,20 +144,28 @@
     return JSON.stringify(described);
   };
 
-  // Runs command `name`'s handler; answers {"events": [...]} or {"rejected": detail}.
-  globalThis.__gesta_handle = (name, json) => {
+  // Runs command `name`'s handler; answers {"events": [...]}, {"rejected": detail}
+  // (reject: 422) or {"forbidden": detail} (forbid: 403).
+  // `principal` is the JSON of who is asking ({name, subject, roles}) or null.
+  globalThis.__gesta_handle = (name, json, principal) => {
     const command = app.commands[name];
+    const who = JSON.parse(principal);
+    if (who !== null) Object.freeze(Object.freeze(who).roles);
     const context = {
+      principal: who,
       get: (cname, key) => collection(cname).get(key),
       reject: (detail) => {
-        throw new Rejected(detail);
+        throw new Rejected(detail, false);
+      },
+      forbid: (detail) => {
+        throw new Rejected(detail, true);
       },
     };
     let events;
     try {
       events = command.handle(JSON.parse(json), context);
     } catch (err) {
-      if (err instanceof Rejected) return JSON.stringify({ rejected: err.detail });
+      if (err instanceof Rejected) return JSON.stringify(err.forbidden ? { forbidden: err.detail } : { rejected: err.detail });
       throw err;
     }
     if (events && typeof events.then === "function") fail(`${name}.handle returned a Promise: handlers are synchronous`);

@@ -343,3 +343,51 @@ async fn reducers_see_every_write_of_their_command() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_see_the_principal_and_may_forbid() {
+    each_backend(|db| async move {
+        let app = load("tests/fixtures/counters.mjs");
+        let store = open(&db, &app).await;
+        let ann = gesta::Principal::new("key-ann")
+            .with_subject("ann")
+            .with_roles(["customer"]);
+        let as_ann = Context {
+            principal: Some(ann),
+            ..Context::default()
+        };
+        let body = |id: &str| json!({ "id": id }).to_string();
+        let outcome = store
+            .dispatch_json("BumpMine", body("ann").as_bytes(), as_ann.clone())
+            .await
+            .unwrap();
+        let bumped = outcome.events.last().unwrap();
+        let data: Value = bumped.data_as().unwrap();
+        assert_eq!(
+            data,
+            json!({"id": "ann", "by": "key-ann", "roles": ["customer"]})
+        );
+        assert_eq!(bumped.metadata().principal.as_deref(), Some("key-ann"));
+        for (ctx, who) in [(as_ann, "ann"), (Context::default(), "nobody")] {
+            match store
+                .dispatch_json("BumpMine", body("bob").as_bytes(), ctx)
+                .await
+            {
+                Err(Error::Rejected(r)) => {
+                    assert_eq!(r.kind, gesta::RejectionKind::Forbidden, "{who}");
+                    assert_eq!(r.message, "counter bob is not yours");
+                }
+                other => panic!("{who}: expected 403, got {other:?}"),
+            }
+        }
+        let counters = rows(&store, "SELECT id, n FROM counters ORDER BY id").await;
+        assert_eq!(
+            counters,
+            vec![vec![
+                gesta::sql::Value::Text("ann".into()),
+                gesta::sql::Value::Integer(1)
+            ]]
+        );
+    })
+    .await;
+}

@@ -44,6 +44,9 @@ pub enum RejectionKind {
     Conflict,
     /// A business rule refused it, e.g. insufficient funds (HTTP 422).
     Unprocessable,
+    /// The caller may not do this, e.g. move money out of someone else's account
+    /// (HTTP 403): see [`crate::Tx::principal`].
+    Forbidden,
 }
 
 /// A handler's refusal: a kind and a message for the caller.
@@ -82,6 +85,13 @@ impl Rejection {
     pub fn conflict(message: impl Into<String>) -> Self {
         Rejection {
             kind: RejectionKind::Conflict,
+            message: message.into(),
+        }
+    }
+    /// The caller may not do this (403).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Rejection {
+            kind: RejectionKind::Forbidden,
             message: message.into(),
         }
     }

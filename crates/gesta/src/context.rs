@@ -4,8 +4,10 @@
 //! library caller by hand), travels inside [`crate::command::CommandRequest`] through
 //! the middleware, then inside the writer's unit of work, and becomes the metadata
 //! object stored with each event ([`Context::event_metadata`], read back as
-//! [`crate::event::Metadata`]). The principal of authenticated requests will travel
-//! in it too.
+//! [`crate::event::Metadata`]). The principal of an authenticated request travels in
+//! it too: only the transport that checked the credentials sets it, and the metadata
+//! records its name under `"principal"` (a caller cannot pass one of its own in the
+//! extra metadata: that field is dropped).
 //!
 //! Commands pass through the middleware chain; direct appends ([`crate::Store::append`],
 //! `POST /streams/{stream}`) do not: they carry no command name or payload for a
@@ -15,6 +17,8 @@
 //! stream, before calling `append`.
 
 use uuid::Uuid;
+
+use crate::Principal;
 
 /// Caller context for a command or append: idempotency, ids, extra metadata.
 ///
@@ -37,18 +41,33 @@ pub struct Context {
     pub causation_id: Option<String>,
     /// Extra metadata for every event written.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Who is asking, as the transport authenticated them; `None` when unauthenticated.
+    pub principal: Option<Principal>,
 }
 
 impl Context {
     /// The metadata object stored with each event written by command `command` (`None`
-    /// for a direct append) with id `command_id`: the extra fields, then the ids, which
-    /// win over extra fields of the same name.
+    /// for a direct append) with id `command_id`: the extra fields, then the ids and
+    /// the principal's name, which win over extra fields of the same name (an extra
+    /// `"principal"` is dropped even without a principal: only authentication says who).
+    ///
+    /// ```
+    /// let mut ctx = gesta::Context::default();
+    /// ctx.metadata.insert("principal".into(), "forged".into());
+    /// assert!(!ctx.event_metadata(None, uuid::Uuid::nil()).contains_key("principal"));
+    /// ctx.principal = Some(gesta::Principal::new("ann"));
+    /// assert_eq!(ctx.event_metadata(None, uuid::Uuid::nil())["principal"], "ann");
+    /// ```
     pub fn event_metadata(
         &self,
         command: Option<&str>,
         command_id: Uuid,
     ) -> serde_json::Map<String, serde_json::Value> {
         let mut map = self.metadata.clone();
+        map.remove("principal");
+        if let Some(principal) = &self.principal {
+            map.insert("principal".into(), principal.name.clone().into());
+        }
         let id = command_id.to_string();
         map.insert("command_id".into(), id.clone().into());
         if let Some(command) = command {

@@ -79,6 +79,7 @@ pub mod history;
 pub mod json;
 pub mod metrics;
 pub mod middleware;
+mod principal;
 pub mod projection;
 pub mod reactor;
 mod read;
@@ -93,6 +94,7 @@ pub use command::{Command, CommandOutcome, HandlerError, Rejection, RejectionKin
 pub use context::Context;
 pub use error::Error;
 pub use expected::ExpectedVersion;
+pub use principal::Principal;
 pub use read::LogQuery;
 pub use store::{
     AppendRequest, AsOfView, Health, MAX_PAGE, REVERT_COMMAND, Stats, Store, StoreBuilder,

@@ -119,7 +119,11 @@ pub struct Tx<'a> {
 /// Values kept for one unit of the writer (one command, or one append, with all its
 /// reducers), one per type: see [`Tx::unit_local`].
 #[derive(Default)]
-pub(crate) struct UnitLocals(HashMap<TypeId, Box<dyn Any + Send>>);
+pub(crate) struct UnitLocals {
+    values: HashMap<TypeId, Box<dyn Any + Send>>,
+    /// The principal of the unit's request ([`Tx::principal`]).
+    pub(crate) principal: Option<crate::Principal>,
+}
 
 impl<'a> Tx<'a> {
     /// SQL on `conn` (the writer wraps its connection so that the log buffer is
@@ -145,6 +149,15 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// The authenticated principal of the command being handled (see
+    /// [`crate::Context::principal`]): for a handler's rules of its own, such as "a
+    /// customer moves money only out of their own account". `None` for an
+    /// unauthenticated request, and outside the writer (replays, rebuilds, reads):
+    /// reducers must not depend on it, since a rebuild replays them without one.
+    pub fn principal(&self) -> Option<&crate::Principal> {
+        self.unit.as_deref()?.principal.as_ref()
+    }
+
     /// A value of type `T` that lives exactly as long as the writer's current unit: the
     /// command's handler and every reducer of its events see the same one, the next
     /// command starts from `T::default()`, and a unit that rolls back takes it along.
@@ -152,7 +165,7 @@ impl<'a> Tx<'a> {
     /// is no unit. An app's per-command cache belongs here.
     pub fn unit_local<T: Any + Send + Default>(&mut self) -> Option<&mut T> {
         let unit = self.unit.as_deref_mut()?;
-        unit.0
+        unit.values
             .entry(TypeId::of::<T>())
             .or_insert_with(|| Box::new(T::default()))
             .downcast_mut::<T>()

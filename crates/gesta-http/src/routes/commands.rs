@@ -25,6 +25,7 @@ use crate::wire::{CommandResponse, cloudevents};
     responses(
         (status = 200, description = "Committed", body = CommandResponse),
         (status = 400, description = "Malformed or invalid input", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The handler refused the caller (Rejection::forbidden)", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "Unknown command, or something it refers to", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Conflict", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = crate::problem::ProblemBody, content_type = "application/problem+json"),

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::{Json, RecordedEvent};
 
 /// A recorded event as a CloudEvents 1.0 JSON object, with Gesta's extension
-/// attributes `position`, `streamversion`, `commandid`, `correlationid`, `causationid`.
+/// attributes `position`, `streamversion`, `commandid`, `correlationid`, `causationid`
+/// and `principal` (who made the change, when the request was authenticated).
 #[derive(Debug, Serialize)]
 pub struct CloudEvent<'a> {
     /// Always `"1.0"`.
@@ -40,6 +41,9 @@ pub struct CloudEvent<'a> {
     /// Causation id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub causationid: Option<String>,
+    /// The authenticated principal whose request wrote the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// The full metadata object.
     pub metadata: &'a Json,
 }
@@ -62,6 +66,7 @@ impl<'a> CloudEvent<'a> {
             commandid: meta.command_id.map(Cow::into_owned),
             correlationid: meta.correlation_id.map(Cow::into_owned),
             causationid: meta.causation_id.map(Cow::into_owned),
+            principal: meta.principal.and_then(Text::into_str).map(Cow::into_owned),
             metadata: &event.metadata,
         }
     }
@@ -111,6 +116,7 @@ impl CloudEvent<'_> {
             (r#","commandid":"#, &self.commandid),
             (r#","correlationid":"#, &self.correlationid),
             (r#","causationid":"#, &self.causationid),
+            (r#","principal":"#, &self.principal),
         ] {
             if let Some(value) = value {
                 out.push_str(name);
@@ -156,6 +162,26 @@ struct Ids<'a> {
     correlation_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     causation_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    principal: Option<Text<'a>>,
+}
+
+/// A metadata field that is a string, or was something else in an older event
+/// (extra metadata could carry any `"principal"` before it was Gesta's).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text<'a> {
+    Str(#[serde(borrow)] Cow<'a, str>),
+    Other(serde::de::IgnoredAny),
+}
+
+impl<'a> Text<'a> {
+    fn into_str(self) -> Option<Cow<'a, str>> {
+        match self {
+            Text::Str(s) => Some(s),
+            Text::Other(_) => None,
+        }
+    }
 }
 
 impl<'a> Ids<'a> {
@@ -193,6 +219,24 @@ mod tests {
         assert_eq!(json["correlationid"], "req-\"7\"");
         assert_eq!(json["causationid"], "c");
         assert_eq!(json["metadata"]["tenant"]["id"], 1);
+    }
+
+    #[test]
+    fn the_principal_is_an_attribute_and_an_older_non_string_one_is_left_out() {
+        let event = event_with(r#"{"command_id":"c1","principal":"key-ann"}"#);
+        let json: serde_json::Value =
+            serde_json::from_str(&event.to_cloudevent().to_json()).unwrap();
+        assert_eq!(json["principal"], "key-ann");
+        let id = "0191f0c4-8f4e-7d2a-9c3b-1a2b3c4d5e6f";
+        let older = event_with(&format!(
+            r#"{{"command_id":"{id}","principal":{{"user":7}}}}"#
+        ));
+        let json = serde_json::to_value(older.to_cloudevent()).unwrap();
+        assert!(json.get("principal").is_none());
+        assert_eq!(json["commandid"], id, "the other ids are still read");
+        let meta = older.metadata();
+        assert_eq!(meta.principal, None);
+        assert_eq!(meta.command_id.map(|u| u.to_string()).as_deref(), Some(id));
     }
 
     #[test]

@@ -78,6 +78,7 @@ impl Writer {
         next: &mut u64,
     ) -> Result<CommandOutcome, Error> {
         let mut w = WriteTx::new(&mut self.session, &mut self.log);
+        w.set_principal(meta.context.principal.clone());
         if let Some(key) = &meta.context.idempotency_key {
             if let Some(outcome) = idempotency::lookup(&mut w.tx(), key, meta.label())? {
                 return Ok(outcome);

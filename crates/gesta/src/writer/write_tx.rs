@@ -33,6 +33,11 @@ impl<'a> WriteTx<'a> {
         }
     }
 
+    /// Shows `principal` to the unit's handler ([`Tx::principal`]).
+    pub(super) fn set_principal(&mut self, principal: Option<crate::Principal>) {
+        self.unit.principal = principal;
+    }
+
     /// SQL in the open transaction, as handlers and reducers see it.
     pub(super) fn tx(&mut self) -> Tx<'_> {
         Tx::in_unit(&mut self.conn, self.statements, &mut self.unit)

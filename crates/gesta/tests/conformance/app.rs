@@ -44,6 +44,8 @@ pub enum Mode {
     SleepMs(u64),
     /// Writes a junk row into `tallies` (bypassing the log) and emits nothing.
     Scribble,
+    /// Refuses (403) unless the principal's subject is the stream.
+    OwnStreamOnly,
 }
 
 /// The suite's command: `events` events of type [`NOTED`] on `stream`, tagged `tag`.
@@ -157,6 +159,11 @@ fn note(tx: &mut Tx<'_>, cmd: Note) -> Result<Vec<NewEvent>, HandlerError> {
         Mode::Scribble => {
             tally(tx, "junk")?;
             return Ok(Vec::new());
+        }
+        Mode::OwnStreamOnly => {
+            if tx.principal().map(gesta::Principal::subject) != Some(cmd.stream.as_str()) {
+                return Err(Rejection::forbidden(format!("{} is not yours", cmd.stream)).into());
+            }
         }
     }
     events(&cmd)

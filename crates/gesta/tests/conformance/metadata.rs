@@ -1,14 +1,19 @@
 //! Event metadata: command id, command name, correlation and causation ids.
 
 use gesta::event::{RecordedEvent, StreamVersion};
-use gesta::{Context, ExpectedVersion};
+use gesta::{Context, Error, ExpectedVersion, Principal, RejectionKind};
 use serde_json::json;
 
-use crate::app::Note;
+use crate::app::{Mode, Note};
 use crate::check::{self, append, noted, sid};
 use crate::harness::TestDb;
 
-conformance!(defaults_to_command_id, from_context, direct_appends);
+conformance!(
+    defaults_to_command_id,
+    from_context,
+    direct_appends,
+    the_principal_is_recorded_and_shown_to_handlers
+);
 
 /// The stored events of `stream`, as read back.
 async fn stored(store: &gesta::Store, stream: &str) -> Vec<RecordedEvent> {
@@ -85,4 +90,64 @@ async fn direct_appends(b: TestDb) {
         assert_eq!(meta.correlation_id.as_deref(), Some(id.as_str()));
         assert_eq!(meta.causation_id.as_deref(), Some(id.as_str()));
     }
+}
+
+/// Every change says who made it: the principal's name is in each event's metadata and
+/// CloudEvents form; the handler sees the principal; a caller cannot name one itself.
+async fn the_principal_is_recorded_and_shown_to_handlers(b: TestDb) {
+    let store = b.open().await;
+    let ann = Principal::new("key-ann")
+        .with_subject("meta-5")
+        .with_roles(["customer"]);
+    let mut ctx = Context {
+        principal: Some(ann),
+        ..Context::default()
+    };
+    ctx.metadata.insert("principal".into(), json!("forged"));
+    let own = Note::new("meta-5", "a", 2).mode(Mode::OwnStreamOnly);
+    let outcome = store.dispatch_with(own, ctx.clone()).await.unwrap();
+    let events = stored(&store, "meta-5").await;
+    assert_eq!(events.len(), 2);
+    for event in &events {
+        assert_eq!(event.metadata().principal.as_deref(), Some("key-ann"));
+        let cloudevent: serde_json::Value =
+            serde_json::from_str(&event.to_cloudevent().to_json()).unwrap();
+        assert_eq!(cloudevent["principal"], "key-ann");
+        assert_eq!(cloudevent["metadata"]["principal"], "key-ann");
+    }
+    assert_eq!(outcome.events.len(), 2);
+
+    // Someone else's stream: refused by the handler's own rule, nothing written.
+    let theirs = Note::new("meta-6", "b", 1).mode(Mode::OwnStreamOnly);
+    match store.dispatch_with(theirs.clone(), ctx).await {
+        Err(Error::Rejected(r)) => assert_eq!(r.kind, RejectionKind::Forbidden),
+        other => panic!("expected a 403 rejection, got {other:?}"),
+    }
+    // Nobody authenticated: the same rule refuses, and a principal the caller puts
+    // into the extra metadata is not recorded.
+    match store.dispatch_with(theirs, Context::default()).await {
+        Err(Error::Rejected(r)) => assert_eq!(r.kind, RejectionKind::Forbidden),
+        other => panic!("expected a 403 rejection, got {other:?}"),
+    }
+    let nothing = store
+        .read_stream(&sid("meta-6"), StreamVersion(1), 10)
+        .await;
+    assert!(
+        matches!(nothing, Err(Error::StreamNotFound(_))),
+        "{nothing:?}"
+    );
+    let mut anonymous = Context::default();
+    anonymous
+        .metadata
+        .insert("principal".into(), json!("forged"));
+    store
+        .dispatch_with(Note::new("meta-7", "c", 1), anonymous)
+        .await
+        .unwrap();
+    let event = &stored(&store, "meta-7").await[0];
+    assert_eq!(event.metadata().principal, None);
+    assert!(!event.metadata().extra.contains_key("principal"));
+    let cloudevent: serde_json::Value =
+        serde_json::from_str(&event.to_cloudevent().to_json()).unwrap();
+    assert!(cloudevent.get("principal").is_none());
 }
