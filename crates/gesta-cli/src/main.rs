@@ -10,6 +10,8 @@
 //!   when one starts).
 //! - `gesta serve --app app.mjs [--db URL] [--listen ADDR] [--static DIR]`: a server
 //!   for an application written as one JavaScript module.
+//! - `gesta keys add --db URL --name NAME --roles r1,r2 [--subject ID]`, `gesta keys
+//!   list --db URL`, `gesta keys revoke --db URL --name NAME`: API keys.
 //! - History, through a running server's admin API (`--server URL`): `gesta snapshots
 //!   list|create`, `gesta diff --from P1 --to P2 [--table T]`, `gesta revert
 //!   COMMAND_ID | --to P`, `gesta read-models list|rebuild NAME`.
@@ -17,6 +19,7 @@
 mod copy;
 mod events;
 mod history;
+mod keys;
 mod open;
 mod projections;
 mod reactors;
@@ -54,6 +57,8 @@ enum Command {
     Diff(history::DiffArgs),
     /// Revert a command, or every command after a position (via a running server).
     Revert(history::RevertArgs),
+    /// API keys of a store: add (prints the key once), list, revoke.
+    Keys(keys::Args),
     /// Inline read models (via a running server): list, rebuild in the background.
     #[command(name = "read-models")]
     ReadModels(history::ReadModelsArgs),
@@ -81,6 +86,7 @@ fn main() -> anyhow::Result<()> {
             Command::Diff(args) => history::diff(args).await,
             Command::Revert(args) => history::revert(args).await,
             Command::ReadModels(args) => history::read_models(args).await,
+            Command::Keys(args) => keys::run(args).await,
             Command::Serve(args) => serve::run(args).await,
         }
     })

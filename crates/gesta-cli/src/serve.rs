@@ -34,10 +34,14 @@ pub struct Args {
     /// How much memory the engine of one thread may hold, in MiB.
     #[arg(long, default_value_t = 64, env = "GESTA_JS_MEMORY_LIMIT_MB")]
     pub js_memory_limit_mb: usize,
+    /// Authentication and authorization.
+    #[command(flatten)]
+    pub security: gesta_http::SecurityArgs,
 }
 
 /// Loads the app, opens the store and serves until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    args.security.check(args.listen)?;
     // Logs go to stderr: stdout carries the one line with the address.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -72,10 +76,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .read_models_ready()
         .await
         .context("filling the collections from the log")?;
-    let mut router = gesta_http::Api::new(store.clone())
+    let mut api = gesta_http::Api::new(store.clone())
         .routes(gesta_js::http::routes(store.clone(), js.collections()))
-        .openapi_json(gesta_js::http::openapi(js.collections()))
-        .into_router();
+        .openapi_json(gesta_js::http::openapi(js.collections()));
+    if let Some(security) = args.security.security(&store)? {
+        api = api.security(security);
+    }
+    let mut router = api.into_router();
     if let Some(dir) = &args.static_dir {
         anyhow::ensure!(dir.is_dir(), "--static {}: not a directory", dir.display());
         router = router.fallback_service(tower_http::services::ServeDir::new(dir));

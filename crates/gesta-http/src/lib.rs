@@ -17,9 +17,11 @@
 //! # }
 //! ```
 
+mod auth;
 mod input;
 mod problem;
 mod routes;
+pub mod security;
 mod serve;
 pub mod wire;
 
@@ -34,9 +36,11 @@ use prometheus_client::registry::Registry;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
+pub use auth::Access;
 pub use problem::{Problem, ProblemBody};
 use routes::ApiState;
 pub use routes::history::parse_as_of;
+pub use security::SecurityArgs;
 pub use serve::{ServeOptions, serve, serve_with};
 
 /// The default largest request body: 1 MiB.
@@ -50,6 +54,7 @@ pub struct Api {
     openapi_json: Vec<serde_json::Value>,
     body_limit: usize,
     live: routes::subscribe::Live,
+    security: Option<Arc<gesta_auth::Security>>,
 }
 
 impl Api {
@@ -62,6 +67,7 @@ impl Api {
             openapi_json: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             live: routes::subscribe::Live::default(),
+            security: None,
         }
     }
 
@@ -108,6 +114,13 @@ impl Api {
         self
     }
 
+    /// Requires a bearer token on every route but `/healthz` and `/openapi.json`, and
+    /// applies `security`'s policy (see [`Access`]).
+    pub fn security(mut self, security: Arc<gesta_auth::Security>) -> Self {
+        self.security = Some(security);
+        self
+    }
+
     /// The finished router.
     pub fn into_router(self) -> Router {
         let mut registry = Registry::with_prefix("gesta");
@@ -121,7 +134,7 @@ impl Api {
             openapi: Arc::new(openapi),
             lag,
         };
-        Router::new()
+        let router = Router::new()
             .route("/commands/{name}", post(routes::commands::run))
             .route(
                 "/streams/{stream}",
@@ -139,7 +152,15 @@ impl Api {
             .with_state(state)
             .merge(self.app_routes)
             .fallback(not_found)
-            .method_not_allowed_fallback(method_not_allowed)
+            .method_not_allowed_fallback(method_not_allowed);
+        let router = match self.security {
+            Some(security) => router.layer(axum::middleware::from_fn_with_state(
+                security,
+                auth::authenticate,
+            )),
+            None => router,
+        };
+        router
             .layer(DefaultBodyLimit::max(self.body_limit))
             .layer(TraceLayer::new_for_http())
     }

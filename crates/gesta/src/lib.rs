@@ -95,10 +95,10 @@ pub use context::Context;
 pub use error::Error;
 pub use expected::ExpectedVersion;
 pub use principal::Principal;
-pub use read::LogQuery;
+pub use read::{LogQuery, Readable, StreamPattern};
 pub use store::{
-    AppendRequest, AsOfView, Health, MAX_PAGE, REVERT_COMMAND, Stats, Store, StoreBuilder,
-    StoreOptions, TypeCount,
+    ApiKey, AppendRequest, AsOfView, Health, MAX_KEY_NAME, MAX_PAGE, REVERT_COMMAND, Stats, Store,
+    StoreBuilder, StoreOptions, TypeCount,
 };
 pub use tx::Tx;
 pub use writer::{ImportBatch, StoredKey};

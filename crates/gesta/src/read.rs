@@ -28,6 +28,67 @@ pub struct LogQuery {
     /// Only streams of these categories: the part of the stream id before the first
     /// `-` (`account` for `account-42`). Combined with `streams` as either-or.
     pub categories: Vec<String>,
+    /// Which streams the reader may see at all (a principal's read rights): applied on
+    /// top of the other filters, so events of other streams are never read.
+    pub readable: Readable,
+}
+
+/// The streams a reader may see: all, or those matching any of a list of patterns.
+///
+/// ```
+/// use gesta::{Readable, StreamPattern};
+/// let scope = Readable::Only(vec![StreamPattern::parse("account-*"), StreamPattern::parse("audit")]);
+/// assert!(scope.allows("account-42") && scope.allows("audit"));
+/// assert!(!scope.allows("audit-1") && !scope.allows("order-1"));
+/// assert!(Readable::All.allows("anything"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Readable {
+    /// Every stream.
+    #[default]
+    All,
+    /// Only streams matching one of these patterns (none: no stream at all).
+    Only(Vec<StreamPattern>),
+}
+
+impl Readable {
+    /// Whether a reader with this scope may see `stream`.
+    pub fn allows(&self, stream: &str) -> bool {
+        match self {
+            Readable::All => true,
+            Readable::Only(patterns) => patterns.iter().any(|p| p.matches(stream)),
+        }
+    }
+}
+
+/// A stream name, or a name prefix (written with a trailing `*`): the read patterns
+/// of a policy. Both are answered by the stream index on every backend, so a reader's
+/// scope costs no scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamPattern {
+    /// Exactly this stream.
+    Exact(String),
+    /// Every stream whose id starts with this (the empty prefix matches all).
+    Prefix(String),
+}
+
+impl StreamPattern {
+    /// `name*` is a prefix, anything else an exact name (a `*` elsewhere is literal;
+    /// policies refuse such patterns before they get here).
+    pub fn parse(text: &str) -> StreamPattern {
+        match text.strip_suffix('*') {
+            Some(prefix) => StreamPattern::Prefix(prefix.to_owned()),
+            None => StreamPattern::Exact(text.to_owned()),
+        }
+    }
+
+    /// Whether `stream` matches.
+    pub fn matches(&self, stream: &str) -> bool {
+        match self {
+            StreamPattern::Exact(name) => name == stream,
+            StreamPattern::Prefix(prefix) => stream.starts_with(prefix.as_str()),
+        }
+    }
 }
 
 impl LogQuery {
@@ -39,6 +100,7 @@ impl LogQuery {
             types: Vec::new(),
             streams: Vec::new(),
             categories: Vec::new(),
+            readable: Readable::All,
         }
     }
 
@@ -127,8 +189,17 @@ impl LogQuery {
     /// bound parameter of the statement).
     pub const MAX_FILTER_VALUES: usize = 100;
 
-    /// Whether `event` passes this query's type, stream and category filters.
+    /// Only events of streams `readable` allows.
+    pub fn readable(mut self, readable: Readable) -> Self {
+        self.readable = readable;
+        self
+    }
+
+    /// Whether `event` passes this query's type, stream, category and scope filters.
     pub fn matches(&self, event: &RecordedEvent) -> bool {
+        if !self.readable.allows(event.stream_id.as_str()) {
+            return false;
+        }
         let typed = self.types.is_empty() || self.types.contains(&event.event_type);
         let placed = (self.streams.is_empty() && self.categories.is_empty())
             || self.streams.contains(&event.stream_id)
@@ -226,6 +297,58 @@ fn push_filters(sql: &mut String, params: &mut Params, query: &LogQuery) {
     if !either.is_empty() {
         sql.push_str(&format!(" AND ({})", either.join(" OR ")));
     }
+    push_scope(sql, params, &query.readable);
+}
+
+/// Adds the reader's scope: an exact stream or a byte range per pattern.
+fn push_scope(sql: &mut String, params: &mut Params, readable: &Readable) {
+    let Readable::Only(patterns) = readable else {
+        return;
+    };
+    let mut any = Vec::new();
+    for (i, pattern) in patterns.iter().enumerate() {
+        match pattern {
+            StreamPattern::Exact(name) => {
+                params.push(format!("r{i}"), name.as_str());
+                any.push(format!("stream_id = :r{i}"));
+            }
+            StreamPattern::Prefix(prefix) => match prefix_end(prefix) {
+                _ if prefix.is_empty() => return,
+                Some(end) => {
+                    params.push(format!("r{i}lo"), prefix.as_str());
+                    params.push(format!("r{i}hi"), end);
+                    any.push(format!("(stream_id >= :r{i}lo AND stream_id < :r{i}hi)"));
+                }
+                None => {
+                    params.push(format!("r{i}lo"), prefix.as_str());
+                    any.push(format!("stream_id >= :r{i}lo"));
+                }
+            },
+        }
+    }
+    if any.is_empty() {
+        sql.push_str(" AND 1 = 0");
+    } else {
+        sql.push_str(&format!(" AND ({})", any.join(" OR ")));
+    }
+}
+
+/// The smallest string above every string starting with `prefix` (its last character
+/// moved up by one code point), or `None` when there is none. Every backend compares
+/// stream ids bytewise, and UTF-8 keeps code point order.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// Binds `values` as `:{prefix}0, :{prefix}1, ...`; the placeholder list, if any.
@@ -333,4 +456,41 @@ fn decode(row: &dyn RowRef) -> Result<RecordedEvent, SqlError> {
         metadata: raw_json(row, 6)?,
         recorded_at: Timestamp(i64::from_value(row.value(7)?)?),
     })
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_just_above_its_last_character() {
+        assert_eq!(prefix_end("account-").as_deref(), Some("account."));
+        assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        for (stream, inside) in [
+            ("account-", true),
+            ("account-7", true),
+            ("account.", false),
+            ("account", false),
+        ] {
+            let end = prefix_end("account-").unwrap();
+            let in_range = stream >= "account-" && stream < end.as_str();
+            assert_eq!(in_range, inside, "{stream}");
+            assert_eq!(
+                StreamPattern::parse("account-*").matches(stream),
+                inside,
+                "{stream}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_pattern_reads_nothing() {
+        let mut sql = String::new();
+        let mut params = Params::new();
+        push_scope(&mut sql, &mut params, &Readable::Only(Vec::new()));
+        assert_eq!(sql, " AND 1 = 0");
+        assert!(!Readable::Only(Vec::new()).allows("a"));
+    }
 }

@@ -112,6 +112,25 @@ fn check_amount(amount: u64) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// The bank's own rule on top of the policy: a customer (a principal whose roles
+/// include `customer` but not `teller` nor `admin`) moves money only out of its own
+/// account, the one named by its subject (403 otherwise). Without authentication
+/// there is no principal and no such rule.
+fn check_owner(tx: &Tx<'_>, field: &str, account: &str) -> Result<(), Rejection> {
+    let Some(principal) = tx.principal() else {
+        return Ok(());
+    };
+    let customer = principal.has_role("customer")
+        && !principal.has_role("teller")
+        && !principal.has_role("admin");
+    if customer && principal.subject() != account {
+        return Err(Rejection::forbidden(format!(
+            "{field}: a customer may only move money out of their own account"
+        )));
+    }
+    Ok(())
+}
+
 /// The balance of `id`, or a 404 rejection naming it.
 fn balance(tx: &mut Tx<'_>, id: &str) -> Result<u64, HandlerError> {
     accounts::balance(tx, id)?
@@ -150,6 +169,7 @@ pub fn deposit(tx: &mut Tx<'_>, cmd: Deposit) -> Result<Vec<NewEvent>, HandlerEr
 pub fn withdraw(tx: &mut Tx<'_>, cmd: Withdraw) -> Result<Vec<NewEvent>, HandlerError> {
     check_amount(cmd.amount)?;
     check_id("account_id", &cmd.account_id)?;
+    check_owner(tx, "account_id", &cmd.account_id)?;
     let available = balance(tx, &cmd.account_id)?;
     if available < cmd.amount {
         return Err(insufficient(&cmd.account_id, available, cmd.amount));
@@ -166,6 +186,7 @@ pub fn transfer(tx: &mut Tx<'_>, cmd: Transfer) -> Result<Vec<NewEvent>, Handler
     check_amount(cmd.amount)?;
     check_id("from", &cmd.from)?;
     check_id("to", &cmd.to)?;
+    check_owner(tx, "from", &cmd.from)?;
     if cmd.from == cmd.to {
         return Err(Rejection::invalid("to", "must differ from `from`").into());
     }

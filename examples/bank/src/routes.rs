@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use gesta::{Store, params};
-use gesta_http::Problem;
+use gesta_http::{Access, Problem};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
@@ -37,6 +37,7 @@ struct AccountQuery {
     responses(
         (status = 200, body = Account),
         (status = 400, description = "Bad as_of", body = gesta_http::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not read this account", body = gesta_http::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such account (at that point)", body = gesta_http::ProblemBody, content_type = "application/problem+json"),
     ),
     tag = "bank"
@@ -44,10 +45,13 @@ struct AccountQuery {
 async fn account(
     State(store): State<Store>,
     Path(id): Path<String>,
+    access: Access,
     query: Result<Query<AccountQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Account>, Problem> {
     let Query(query) =
         query.map_err(|e| Problem::invalid(None, format!("query string: {}", e.body_text())))?;
+    // Whoever may read the account's stream may read the account (a customer: its own).
+    access.require_read(&crate::commands::stream(&id))?;
     let sql = "SELECT id, owner, balance FROM accounts WHERE id = :id";
     let params = params! { "id" => id.as_str() };
     let rows = match query.as_of.as_deref() {
@@ -80,10 +84,19 @@ pub fn router(store: Store) -> Router {
         .with_state(store)
 }
 
-/// The full HTTP API: Gesta's routes plus the bank's.
+/// The full HTTP API: Gesta's routes plus the bank's, open to anyone.
 pub fn api(store: Store) -> Router {
-    gesta_http::Api::new(store.clone())
+    secured_api(store, None)
+}
+
+/// The full HTTP API, with authentication and the policy of `security` if given.
+pub fn secured_api(store: Store, security: Option<std::sync::Arc<gesta_auth::Security>>) -> Router {
+    let api = gesta_http::Api::new(store.clone())
         .routes(router(store))
-        .openapi(BankApi::openapi())
-        .into_router()
+        .openapi(BankApi::openapi());
+    match security {
+        Some(security) => api.security(security),
+        None => api,
+    }
+    .into_router()
 }

@@ -28,6 +28,9 @@ pub struct Args {
     /// (as-of, diff, revert) replay at most N events (0 = only on demand).
     #[arg(long, default_value_t = 10_000, env = "GESTA_SNAPSHOT_EVERY")]
     pub snapshot_every: u64,
+    /// Authentication and authorization.
+    #[command(flatten)]
+    pub security: gesta_http::SecurityArgs,
 }
 
 /// Parses the command line and serves until Ctrl-C or SIGTERM.
@@ -43,6 +46,7 @@ pub fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    args.security.check(args.listen)?;
     let outbox = args
         .outbox
         .unwrap_or_else(|| crate::welcome::default_outbox(&args.db));
@@ -66,6 +70,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .read_models_ready()
         .await
         .context("filling the read models from the log")?;
+    let security = args.security.security(&store)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -73,7 +78,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     println!("bank listening on http://{addr} (db {})", args.db);
     gesta_http::serve(
         listener,
-        crate::routes::api(store.clone()),
+        crate::routes::secured_api(store.clone(), security),
         shutdown_signal(),
     )
     .await?;

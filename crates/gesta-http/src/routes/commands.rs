@@ -8,6 +8,7 @@ use axum::response::Response;
 
 use super::ApiState;
 use super::write::{context, detached, respond};
+use crate::auth::{Access, forbidden};
 use crate::input::json_body;
 use crate::problem::Problem;
 use crate::wire::{CommandResponse, cloudevents};
@@ -25,7 +26,8 @@ use crate::wire::{CommandResponse, cloudevents};
     responses(
         (status = 200, description = "Committed", body = CommandResponse),
         (status = 400, description = "Malformed or invalid input", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The handler refused the caller (Rejection::forbidden)", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credentials (with authentication on)", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's roles do not name the command, or the handler refused the caller (Rejection::forbidden)", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "Unknown command, or something it refers to", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Conflict", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
@@ -38,14 +40,18 @@ use crate::wire::{CommandResponse, cloudevents};
 pub(crate) async fn run(
     State(state): State<ApiState>,
     Path(name): Path<String>,
+    access: Access,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    if !access.may_run(&name) {
+        return Err(forbidden(format!("you may not run {name:?}")));
+    }
     if !state.store.app().has_command(&name) {
         return Err(gesta::Error::UnknownCommand(name).into());
     }
     let body = json_body(&headers, body)?;
-    let ctx = context(&headers)?;
+    let ctx = context(&headers, &access)?;
     let store = state.store.clone();
     let outcome = detached(async move { store.dispatch_json(&name, &body, ctx).await }).await?;
     let body = CommandResponse {

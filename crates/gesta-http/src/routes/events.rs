@@ -6,12 +6,13 @@ use axum::response::{IntoResponse, Response};
 use gesta::event::Position;
 
 use super::ApiState;
+use crate::auth::Access;
 use crate::input::Query;
 use crate::problem::Problem;
 use crate::wire::{EventsPage, cloudevents};
 
 /// Read the global log in position order, optionally filtered by type, stream and
-/// category.
+/// category. With authentication, only events of streams the caller may read.
 #[utoipa::path(
     get,
     path = "/events",
@@ -30,6 +31,7 @@ use crate::wire::{EventsPage, cloudevents};
 )]
 pub(crate) async fn list(
     State(state): State<ApiState>,
+    access: Access,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let query = Query::parse(
@@ -41,6 +43,7 @@ pub(crate) async fn list(
     let mut log = query.log_filter()?;
     log.after = Position(after);
     log.limit = limit as usize;
+    log.readable = access.readable();
     let events = state.store.read_all(log).await?;
     let next_after = events.last().map_or(after, |e| e.position.0);
     Ok(Json(EventsPage {

@@ -366,6 +366,7 @@ pub(crate) struct RevertRequest {
 )]
 pub(crate) async fn revert(
     State(state): State<ApiState>,
+    access: crate::auth::Access,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
@@ -385,7 +386,7 @@ pub(crate) async fn revert(
             ));
         }
     };
-    let ctx = context(&headers)?;
+    let ctx = context(&headers, &access)?;
     let store = state.store.clone();
     let outcome = detached(async move { store.revert(target, ctx).await }).await?;
     let body = CommandResponse {

@@ -11,6 +11,7 @@ use gesta::event::{EventId, NewEvent, StreamId, StreamVersion};
 
 use super::ApiState;
 use super::write::{context, detached, respond};
+use crate::auth::Access;
 use crate::input::{Query, json_body};
 use crate::problem::Problem;
 use crate::wire::{AppendBody, AppendEvent, AppendResponse, StreamPage, cloudevents};
@@ -36,6 +37,7 @@ use crate::wire::{AppendBody, AppendEvent, AppendResponse, StreamPage, cloudeven
 pub(crate) async fn append(
     State(state): State<ApiState>,
     Path(stream): Path<String>,
+    access: Access,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
@@ -53,7 +55,7 @@ pub(crate) async fn append(
         expected: body.expected_version,
         events,
     };
-    let ctx = context(&headers)?;
+    let ctx = context(&headers, &access)?;
     let store = state.store.clone();
     let outcome = detached(async move { store.append(request, ctx).await }).await?;
     let body = AppendResponse {
@@ -97,6 +99,7 @@ fn new_event(stream: &StreamId, i: usize, event: AppendEvent) -> Result<NewEvent
     responses(
         (status = 200, description = "The events", body = StreamPage),
         (status = 400, description = "Invalid parameter", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not read this stream", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such stream", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
     ),
     tag = "streams"
@@ -104,9 +107,11 @@ fn new_event(stream: &StreamId, i: usize, event: AppendEvent) -> Result<NewEvent
 pub(crate) async fn read(
     State(state): State<ApiState>,
     Path(stream): Path<String>,
+    access: Access,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let stream_id = stream_id(stream)?;
+    access.require_read(stream_id.as_str())?;
     let query = Query::parse(query.as_deref(), &["from_version", "limit"])?;
     let from = query.number("from_version", 1, 0, i64::MAX as u64)?;
     let limit = query.number("limit", 100, 1, 1000)?;

@@ -9,14 +9,16 @@ use axum::response::{IntoResponse, Response};
 use gesta::{CommandOutcome, Context};
 use serde::Serialize;
 
+use crate::auth::Access;
 use crate::input::header_text;
 use crate::problem::Problem;
 
-/// The caller context from `Idempotency-Key` and `X-Correlation-Id`.
-pub(crate) fn context(headers: &HeaderMap) -> Result<Context, Problem> {
+/// The caller context from `Idempotency-Key`, `X-Correlation-Id` and the caller.
+pub(crate) fn context(headers: &HeaderMap, access: &Access) -> Result<Context, Problem> {
     Ok(Context {
         idempotency_key: header_text(headers, "idempotency-key")?,
         correlation_id: header_text(headers, "x-correlation-id")?,
+        principal: access.principal().cloned(),
         ..Context::default()
     })
 }

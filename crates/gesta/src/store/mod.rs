@@ -2,6 +2,7 @@
 
 mod aside;
 mod history;
+mod keys;
 mod options;
 mod readers;
 mod stats;
@@ -12,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 pub use history::{AsOfView, REVERT_COMMAND};
+pub use keys::{ApiKey, MAX_KEY_NAME};
 pub use options::StoreOptions;
 pub use stats::{Health, Stats, TypeCount};
 

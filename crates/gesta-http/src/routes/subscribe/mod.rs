@@ -30,6 +30,7 @@ use gesta::event::Position;
 use gesta::subscription::Start;
 
 use super::ApiState;
+use crate::auth::Access;
 use crate::input::{Query, header_text};
 use crate::problem::Problem;
 use crate::serve::Shutdown;
@@ -61,7 +62,7 @@ pub(crate) fn routes(live: Live) -> Router<ApiState> {
 }
 
 /// The query parameters both routes accept.
-const PARAMS: &[&str] = &["after", "type", "stream", "category"];
+const PARAMS: &[&str] = &["after", "type", "stream", "category", "access_token"];
 
 /// Follow the log as Server-Sent Events.
 ///
@@ -79,6 +80,7 @@ const PARAMS: &[&str] = &["after", "type", "stream", "category"];
         ("stream" = Option<Vec<String>>, Query, description = "Only these streams (repeatable)"),
         ("category" = Option<Vec<String>>, Query, description = "Only streams of these categories, the part of the stream id before the first `-` (repeatable; either a listed stream or category matches)"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position; wins over `after`"),
+        ("access_token" = Option<String>, Query, description = "The bearer token, for clients that cannot set `Authorization` (EventSource, browser WebSocket)"),
     ),
     responses(
         (status = 200, description = "An endless stream of events: `id:` position, `event:` type, `data:` CloudEvents JSON", content_type = "text/event-stream", body = String),
@@ -90,10 +92,11 @@ pub(crate) async fn subscribe(
     State(state): State<ApiState>,
     Extension(live): Extension<Live>,
     shutdown: Option<Extension<Shutdown>>,
+    access: Access,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
-    let (start, filter) = request(query.as_deref(), &headers)?;
+    let (start, filter) = request(query.as_deref(), &headers, &access)?;
     let subscription = state.store.subscribe(start, filter).await?;
     let shutdown = shutdown.map(|Extension(s)| s);
     Ok(sse::response(subscription, shutdown, live))
@@ -114,6 +117,7 @@ pub(crate) async fn subscribe(
         ("stream" = Option<Vec<String>>, Query, description = "Only these streams (repeatable)"),
         ("category" = Option<Vec<String>>, Query, description = "Only streams of these categories (repeatable)"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position; wins over `after`"),
+        ("access_token" = Option<String>, Query, description = "The bearer token, for clients that cannot set `Authorization` (EventSource, browser WebSocket)"),
     ),
     responses(
         (status = 101, description = "WebSocket: one CloudEvents JSON text message per event"),
@@ -125,11 +129,12 @@ pub(crate) async fn websocket(
     State(state): State<ApiState>,
     Extension(live): Extension<Live>,
     shutdown: Option<Extension<Shutdown>>,
+    access: Access,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Problem> {
-    let (start, filter) = request(query.as_deref(), &headers)?;
+    let (start, filter) = request(query.as_deref(), &headers, &access)?;
     let upgrade = upgrade.map_err(|rejection| {
         Problem::new(
             rejection.status(),
@@ -144,10 +149,14 @@ pub(crate) async fn websocket(
 }
 
 /// Where to start and what to match, from the query string and `Last-Event-ID`.
-fn request(raw: Option<&str>, headers: &HeaderMap) -> Result<(Start, LogQuery), Problem> {
+fn request(
+    raw: Option<&str>,
+    headers: &HeaderMap,
+    access: &Access,
+) -> Result<(Start, LogQuery), Problem> {
     let query = Query::parse(raw, PARAMS)?;
     let start = start(&query, headers)?;
-    Ok((start, query.log_filter()?))
+    Ok((start, query.log_filter()?.readable(access.readable())))
 }
 
 /// `after` (default 0, or `now`), overridden by a `Last-Event-ID` header; both are

@@ -69,3 +69,15 @@ CREATE TABLE IF NOT EXISTS gesta_snapshots (
     content        LONGTEXT     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     PRIMARY KEY (position, table_name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+-- API keys (gesta-auth): who a key names and the hash of its secret, never the secret.
+CREATE TABLE IF NOT EXISTS gesta_api_keys (
+    id         VARCHAR(64)  NOT NULL,
+    name       VARCHAR(200) NOT NULL,
+    subject    TEXT,
+    roles      TEXT         NOT NULL,
+    hash       TEXT         NOT NULL,
+    created_at BIGINT       NOT NULL,
+    revoked_at BIGINT,
+    PRIMARY KEY (id),
+    INDEX gesta_api_keys_name (name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;

@@ -54,3 +54,14 @@ CREATE TABLE IF NOT EXISTS gesta_snapshots (
     content        TEXT   NOT NULL,
     PRIMARY KEY (position, table_name)
 );
+-- API keys (gesta-auth): who a key names and the hash of its secret, never the secret.
+CREATE TABLE IF NOT EXISTS gesta_api_keys (
+    id         TEXT   COLLATE "C" PRIMARY KEY,
+    name       TEXT   COLLATE "C" NOT NULL,
+    subject    TEXT,
+    roles      TEXT   NOT NULL,
+    hash       TEXT   NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS gesta_api_keys_name ON gesta_api_keys (name);

@@ -51,3 +51,14 @@ CREATE TABLE IF NOT EXISTS gesta_snapshots (
     content        TEXT    NOT NULL,
     PRIMARY KEY (position, table_name)
 ) WITHOUT ROWID;
+-- API keys (gesta-auth): who a key names and the hash of its secret, never the secret.
+CREATE TABLE IF NOT EXISTS gesta_api_keys (
+    id         TEXT    PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    subject    TEXT,
+    roles      TEXT    NOT NULL,
+    hash       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS gesta_api_keys_name ON gesta_api_keys (name);

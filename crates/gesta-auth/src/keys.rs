@@ -1,0 +1,219 @@
+//! API keys: `gesta_<id>_<secret>`. The id finds the stored record; the secret is
+//! checked against its argon2id hash once, after which the token's SHA-256 is cached
+//! and the record re-read at most once a second, so a revoked key stops working
+//! within a second on every server of the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use gesta::event::Timestamp;
+use gesta::{ApiKey, Principal, Store};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::AuthError;
+
+/// What every API key starts with.
+pub const PREFIX: &str = "gesta_";
+/// How long a checked key is trusted before its record is read again.
+pub const REFRESH: Duration = Duration::from_secs(1);
+/// The most tokens remembered; beyond it the cache starts afresh.
+const CACHE_LIMIT: usize = 10_000;
+
+/// A new key: its record, to store, and its token, shown once.
+pub struct NewKey {
+    /// The record ([`Store::add_api_key`]).
+    pub record: ApiKey,
+    /// The token the caller sends as `Authorization: Bearer ...`.
+    pub token: String,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("record", &self.record)
+            .field("token", &"<secret>")
+            .finish()
+    }
+}
+
+/// Makes a key for `name` with `roles`, acting for `subject`: a random id and secret,
+/// the secret hashed with argon2id.
+pub fn generate(
+    name: &str,
+    roles: Vec<String>,
+    subject: Option<String>,
+) -> Result<NewKey, AuthError> {
+    let mut rng = rand::rng();
+    let mut id = [0_u8; 8];
+    let mut secret = [0_u8; 32];
+    rng.fill_bytes(&mut id);
+    rng.fill_bytes(&mut secret);
+    let (id, secret) = (hex(&id), hex(&secret));
+    let mut salt = [0_u8; 16];
+    rng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt)
+        .map_err(|e| AuthError::Internal(format!("making a salt: {e}")))?;
+    let hash = Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map_err(|e| AuthError::Internal(format!("hashing the key: {e}")))?
+        .to_string();
+    Ok(NewKey {
+        token: format!("{PREFIX}{id}_{secret}"),
+        record: ApiKey {
+            id,
+            name: name.to_owned(),
+            subject,
+            roles,
+            hash,
+            created_at: Timestamp::now(),
+            revoked_at: None,
+        },
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The id and secret of a token that looks like an API key.
+fn split(token: &str) -> Option<(&str, &str)> {
+    let (id, secret) = token.strip_prefix(PREFIX)?.split_once('_')?;
+    let hex = |s: &str, len| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(id, 16) && hex(secret, 64)).then_some((id, secret))
+}
+
+/// Checks API keys against a store, with the cache described above.
+#[derive(Clone)]
+pub struct KeyChecker {
+    store: Store,
+    cache: Arc<Mutex<HashMap<[u8; 32], Checked>>>,
+    /// At most two argon2 checks at once: each costs ~20 ms of one core.
+    hashing: Arc<Semaphore>,
+}
+
+#[derive(Clone)]
+struct Checked {
+    id: String,
+    principal: Principal,
+    at: Instant,
+}
+
+impl KeyChecker {
+    /// Checks keys stored in `store`.
+    pub fn new(store: Store) -> Self {
+        KeyChecker {
+            store,
+            cache: Arc::default(),
+            hashing: Arc::new(Semaphore::new(2)),
+        }
+    }
+
+    /// The principal `token` authenticates, or why not.
+    pub async fn check(&self, token: &str) -> Result<Principal, AuthError> {
+        let (id, secret) = split(token).ok_or(AuthError::Malformed)?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let cached = self.lock().get(&digest).cloned();
+        if let Some(checked) = cached {
+            if checked.at.elapsed() < REFRESH {
+                return Ok(checked.principal);
+            }
+            // Known good secret: only whether it was revoked needs reading.
+            return match self.store.api_key(&checked.id).await? {
+                Some(key) if key.revoked_at.is_none() => {
+                    self.remember(digest, &key);
+                    Ok(principal(&key))
+                }
+                _ => {
+                    self.lock().remove(&digest);
+                    Err(AuthError::Revoked)
+                }
+            };
+        }
+        let key = self.store.api_key(id).await?.ok_or(AuthError::UnknownKey)?;
+        if key.revoked_at.is_some() {
+            return Err(AuthError::Revoked);
+        }
+        let permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Internal("closed".into()))?;
+        let (hash, secret) = (key.hash.clone(), secret.to_owned());
+        let good = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(secret.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(|e| AuthError::Internal(format!("checking a key: {e}")))?;
+        drop(permit);
+        if !good {
+            return Err(AuthError::WrongSecret);
+        }
+        self.remember(digest, &key);
+        Ok(principal(&key))
+    }
+
+    fn remember(&self, digest: [u8; 32], key: &ApiKey) {
+        let mut cache = self.lock();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(
+            digest,
+            Checked {
+                id: key.id.clone(),
+                principal: principal(key),
+                at: Instant::now(),
+            },
+        );
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Checked>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn principal(key: &ApiKey) -> Principal {
+    let mut principal = Principal::new(&key.name).with_roles(key.roles.iter().cloned());
+    principal.subject = key.subject.clone();
+    principal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_split_into_id_and_secret() {
+        let key = generate("ann", vec!["customer".into()], Some("42".into())).unwrap();
+        let (id, secret) = split(&key.token).unwrap();
+        assert_eq!(id, key.record.id);
+        assert!(
+            !key.record.hash.contains(secret),
+            "the hash must not hold the secret"
+        );
+        assert!(key.record.hash.starts_with("$argon2id$"));
+        assert!(!format!("{key:?}").contains(secret));
+        for bad in [
+            "",
+            "gesta_",
+            "gesta_abc_def",
+            "bearer",
+            &key.token[..key.token.len() - 1],
+        ] {
+            assert!(split(bad).is_none(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Authentication and the route-level rules of authorization.
+//!
+//! With [`crate::Api::security`] every request but `GET /healthz` and
+//! `GET /openapi.json` must carry `Authorization: Bearer <token>` (an API key or a
+//! JWT; `/subscribe` and `/ws` also take `?access_token=`, since browsers cannot set
+//! headers on an `EventSource` or a WebSocket). A missing or bad token is a 401 with
+//! `WWW-Authenticate: Bearer`. The admin routes (`/admin/*`, `/metrics`, direct appends
+//! with `POST /streams/{s}`) need an admin (403 otherwise); the others check the
+//! caller's rights themselves through [`Access`]: which commands it may run, which
+//! streams it may read.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use gesta::{Principal, Readable};
+use gesta_auth::{AuthError, Caller, Security};
+
+use crate::problem::Problem;
+
+/// Who is calling and what it may do, for route handlers (the application's own
+/// routes too). On a server without authentication everyone may do everything.
+///
+/// ```
+/// use gesta_http::Access;
+/// async fn account(access: Access) -> String {
+///     if access.may_read("account-42") { "balance".into() } else { "no".into() }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Access(Option<Caller>);
+
+impl Access {
+    /// Everyone, everything (no authentication configured).
+    pub fn open() -> Self {
+        Access(None)
+    }
+
+    /// The authenticated caller, if the server authenticates.
+    pub fn caller(&self) -> Option<&Caller> {
+        self.0.as_ref()
+    }
+
+    /// The principal, if the server authenticates.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.0.as_ref().map(|c| &c.principal)
+    }
+
+    /// Whether the caller may run the command `name`.
+    pub fn may_run(&self, name: &str) -> bool {
+        self.0.as_ref().is_none_or(|c| c.rights.may_run(name))
+    }
+
+    /// Whether the caller may read the stream `stream`.
+    pub fn may_read(&self, stream: &str) -> bool {
+        self.0.as_ref().is_none_or(|c| c.rights.may_read(stream))
+    }
+
+    /// Whether the caller may use the admin routes.
+    pub fn is_admin(&self) -> bool {
+        self.0.as_ref().is_none_or(|c| c.rights.admin)
+    }
+
+    /// The streams the caller may read, as a filter for the log.
+    pub fn readable(&self) -> Readable {
+        match &self.0 {
+            Some(caller) if !caller.rights.admin => caller.rights.read.clone(),
+            _ => Readable::All,
+        }
+    }
+
+    /// A 403 unless the caller may read `stream`.
+    pub fn require_read(&self, stream: &str) -> Result<(), Problem> {
+        if self.may_read(stream) {
+            Ok(())
+        } else {
+            Err(forbidden(format!("you may not read stream {stream:?}")))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Access {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Access(parts.extensions.get::<Caller>().cloned()))
+    }
+}
+
+/// A 403 problem.
+pub(crate) fn forbidden(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+}
+
+/// How a route is guarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// Open to anyone.
+    Public,
+    /// Any authenticated caller; the route checks the rest.
+    Caller,
+    /// Admins only.
+    Admin,
+}
+
+fn guard(method: &Method, path: &str) -> Guard {
+    match path {
+        "/healthz" | "/openapi.json" => Guard::Public,
+        "/metrics" => Guard::Admin,
+        _ if path.starts_with("/admin/") || path == "/admin" => Guard::Admin,
+        _ if path.starts_with("/streams/") && method == Method::POST => Guard::Admin,
+        _ => Guard::Caller,
+    }
+}
+
+/// The middleware: authenticates, applies the route guard, and leaves the [`Caller`]
+/// in the request's extensions for [`Access`].
+pub(crate) async fn authenticate(
+    State(security): State<Arc<Security>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let guard = guard(request.method(), request.uri().path());
+    if guard == Guard::Public {
+        return next.run(request).await;
+    }
+    let Some(token) = token(&request) else {
+        return unauthorized(&AuthError::Missing, false);
+    };
+    let caller = match security.authenticate(&token).await {
+        Ok(caller) => caller,
+        Err(err) if err.is_unauthorized() => return unauthorized(&err, true),
+        Err(err) => {
+            tracing::error!(error = %err, "authenticating a request failed");
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                "credentials could not be checked now; retry",
+            )
+            .retry_after(1)
+            .into_response();
+        }
+    };
+    if guard == Guard::Admin && !caller.rights.admin {
+        return forbidden("this route is for admins").into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// The bearer token: the `Authorization` header, or `access_token` in the query of the
+/// live routes.
+fn token(request: &Request) -> Option<String> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let text = value.to_str().ok()?.trim();
+        let (scheme, token) = text.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
+    }
+    let path = request.uri().path();
+    if path != "/subscribe" && path != "/ws" {
+        return None;
+    }
+    form_urlencoded::parse(request.uri().query()?.as_bytes())
+        .find(|(name, _)| name == "access_token")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// A 401 with the challenge of RFC 6750.
+fn unauthorized(err: &AuthError, token_given: bool) -> Response {
+    let mut response = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Unauthorized",
+        err.to_string(),
+    )
+    .into_response();
+    let challenge = if token_given {
+        "Bearer realm=\"gesta\", error=\"invalid_token\""
+    } else {
+        "Bearer realm=\"gesta\""
+    };
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_guarded_by_path() {
+        let get = Method::GET;
+        assert_eq!(guard(&get, "/healthz"), Guard::Public);
+        assert_eq!(guard(&get, "/openapi.json"), Guard::Public);
+        assert_eq!(guard(&get, "/metrics"), Guard::Admin);
+        assert_eq!(guard(&get, "/admin/reactors"), Guard::Admin);
+        assert_eq!(guard(&Method::POST, "/streams/a-1"), Guard::Admin);
+        assert_eq!(guard(&get, "/streams/a-1"), Guard::Caller);
+        assert_eq!(guard(&get, "/administrator"), Guard::Caller);
+        assert_eq!(guard(&get, "/events"), Guard::Caller);
+    }
+}
