@@ -39,7 +39,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve an application written as one JavaScript module (`--app app.mjs`).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Print events of the global log in position order (with --follow, then new ones live).
     Events(events::Args),
     /// Summarize a store: events, streams, positions, events per type.
@@ -87,7 +87,7 @@ fn main() -> anyhow::Result<()> {
             Command::Revert(args) => history::revert(args).await,
             Command::ReadModels(args) => history::read_models(args).await,
             Command::Keys(args) => keys::run(args).await,
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
         }
     })
 }

@@ -76,13 +76,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .read_models_ready()
         .await
         .context("filling the collections from the log")?;
-    let mut api = gesta_http::Api::new(store.clone())
+    let api = gesta_http::Api::new(store.clone())
         .routes(gesta_js::http::routes(store.clone(), js.collections()))
         .openapi_json(gesta_js::http::openapi(js.collections()));
-    if let Some(security) = args.security.security(&store)? {
-        api = api.security(security);
-    }
-    let mut router = api.into_router();
+    let mut router = args.security.apply(api, &store)?.into_router();
+    let options = args.security.serve_options()?;
     if let Some(dir) = &args.static_dir {
         anyhow::ensure!(dir.is_dir(), "--static {}: not a directory", dir.display());
         router = router.fallback_service(tower_http::services::ServeDir::new(dir));
@@ -91,8 +89,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!("{} listening on http://{addr} (db {db})", js.name());
-    gesta_http::serve(listener, router, shutdown_signal()).await?;
+    println!(
+        "{} listening on {}://{addr} (db {db})",
+        js.name(),
+        args.security.scheme()
+    );
+    gesta_http::serve_with(listener, router, shutdown_signal(), options).await?;
     store.stop_reactors().await;
     Ok(())
 }

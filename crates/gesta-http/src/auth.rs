@@ -39,6 +39,11 @@ impl Access {
         Access(None)
     }
 
+    /// What the authentication middleware left in a request's extensions.
+    pub fn from_extensions(extensions: &axum::http::Extensions) -> Self {
+        Access(extensions.get::<Caller>().cloned())
+    }
+
     /// The authenticated caller, if the server authenticates.
     pub fn caller(&self) -> Option<&Caller> {
         self.0.as_ref()
@@ -86,7 +91,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Access {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Access(parts.extensions.get::<Caller>().cloned()))
+        Ok(Access::from_extensions(&parts.extensions))
     }
 }
 

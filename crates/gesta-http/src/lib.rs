@@ -19,6 +19,7 @@
 
 mod auth;
 mod input;
+mod limits;
 mod problem;
 mod routes;
 pub mod security;
@@ -55,6 +56,8 @@ pub struct Api {
     body_limit: usize,
     live: routes::subscribe::Live,
     security: Option<Arc<gesta_auth::Security>>,
+    rate_limit: Option<std::num::NonZeroU32>,
+    cors: Vec<axum::http::HeaderValue>,
 }
 
 impl Api {
@@ -68,6 +71,8 @@ impl Api {
             body_limit: DEFAULT_BODY_LIMIT,
             live: routes::subscribe::Live::default(),
             security: None,
+            rate_limit: None,
+            cors: Vec::new(),
         }
     }
 
@@ -121,13 +126,38 @@ impl Api {
         self
     }
 
+    /// At most `per_second` requests a second per caller (its principal, or its IP
+    /// address without authentication), in bursts of as many: beyond, `429` with
+    /// `Retry-After`. `/healthz` is exempt.
+    pub fn rate_limit(mut self, per_second: std::num::NonZeroU32) -> Self {
+        self.rate_limit = Some(per_second);
+        self
+    }
+
+    /// At most `limit` open `/subscribe` and `/ws` streams per caller (`429` beyond).
+    pub fn subscriber_limit(mut self, limit: usize) -> Self {
+        self.live.subscribers = limits::Subscribers::new(limit);
+        self
+    }
+
+    /// Lets browser pages from `origin` (e.g. `https://app.example`) call the API
+    /// (CORS), with the `Authorization` and `Idempotency-Key` headers.
+    pub fn cors_origin(mut self, origin: axum::http::HeaderValue) -> Self {
+        self.cors.push(origin);
+        self
+    }
+
     /// The finished router.
     pub fn into_router(self) -> Router {
         let mut registry = Registry::with_prefix("gesta");
         self.store.metrics().register(&mut registry);
         let lag = routes::metrics::Lag::default();
         lag.register(&mut registry);
-        let openapi = routes::openapi::finish(&self.openapi, self.store.app(), &self.openapi_json);
+        let mut openapi =
+            routes::openapi::finish(&self.openapi, self.store.app(), &self.openapi_json);
+        if self.security.is_some() {
+            routes::openapi::secure(&mut openapi, self.rate_limit.is_some());
+        }
         let state = ApiState {
             store: self.store,
             registry: Arc::new(registry),
@@ -153,6 +183,13 @@ impl Api {
             .merge(self.app_routes)
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed);
+        let router = match self.rate_limit {
+            Some(per_second) => router.layer(axum::middleware::from_fn_with_state(
+                limits::RateLimit::new(per_second),
+                limits::rate_limit,
+            )),
+            None => router,
+        };
         let router = match self.security {
             Some(security) => router.layer(axum::middleware::from_fn_with_state(
                 security,
@@ -160,10 +197,36 @@ impl Api {
             )),
             None => router,
         };
+        let router = if self.cors.is_empty() {
+            router
+        } else {
+            router.layer(cors(self.cors))
+        };
         router
             .layer(DefaultBodyLimit::max(self.body_limit))
             .layer(TraceLayer::new_for_http())
     }
+}
+
+/// CORS for `origins`: the methods and headers of the API, and the response headers
+/// clients read.
+fn cors(origins: Vec<axum::http::HeaderValue>) -> tower_http::cors::CorsLayer {
+    use axum::http::{Method, header};
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-correlation-id"),
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("idempotent-replayed"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 async fn not_found() -> Problem {

@@ -2,8 +2,10 @@
 //! turn into: the [`Security`] of [`crate::Api::security`] and the checks at start.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use gesta::Store;
 use gesta_auth::{JwtConfig, Policy, Security};
@@ -48,6 +50,38 @@ pub struct SecurityArgs {
     /// Require JWTs' `aud` to name this.
     #[arg(long, env = "GESTA_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2) with this certificate chain (PEM); needs
+    /// --tls-key.
+    #[arg(long, env = "GESTA_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "GESTA_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Let browser pages from this origin call the API (CORS); repeatable.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// At most N requests a second per caller (principal, or IP without --auth),
+    /// written `N/s`: 429 with Retry-After beyond. /healthz is exempt.
+    #[arg(long, env = "GESTA_RATE_LIMIT", value_parser = parse_rate)]
+    pub rate_limit: Option<NonZeroU32>,
+    /// At most this many open /subscribe and /ws streams per caller.
+    #[arg(long, default_value_t = 64, env = "GESTA_MAX_SUBSCRIPTIONS")]
+    pub max_subscriptions: usize,
+    /// Seconds a client may take to send a request's headers (and a TLS handshake).
+    #[arg(long, default_value_t = 10, env = "GESTA_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: u64,
+    /// Seconds a connection may stay silent before it is closed.
+    #[arg(long, default_value_t = 60, env = "GESTA_IDLE_TIMEOUT")]
+    pub idle_timeout: u64,
+}
+
+/// `N/s` (or a bare `N`) as a positive rate.
+fn parse_rate(text: &str) -> Result<NonZeroU32, String> {
+    let number = text.strip_suffix("/s").unwrap_or(text);
+    number
+        .trim()
+        .parse::<NonZeroU32>()
+        .map_err(|_| format!("expected requests per second as N/s (N from 1), got {text:?}"))
 }
 
 impl SecurityArgs {
@@ -71,6 +105,46 @@ impl SecurityArgs {
             }
         }
         Ok(())
+    }
+
+    /// `https` with --tls-cert, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// `api` with the security, rate limit, subscription cap and CORS origins these
+    /// flags ask for.
+    pub fn apply(&self, api: crate::Api, store: &Store) -> Result<crate::Api, ConfigError> {
+        let mut api = api.subscriber_limit(self.max_subscriptions.max(1));
+        if let Some(security) = self.security(store)? {
+            api = api.security(security);
+        }
+        if let Some(rate) = self.rate_limit {
+            api = api.rate_limit(rate);
+        }
+        for origin in &self.cors_origins {
+            let value =
+                axum::http::HeaderValue::from_str(origin.trim_end_matches('/')).map_err(|_| {
+                    ConfigError(format!("--cors-origin {origin:?}: not a header value"))
+                })?;
+            api = api.cors_origin(value);
+        }
+        Ok(api)
+    }
+
+    /// How to serve: TLS if asked, the timeouts.
+    pub fn serve_options(&self) -> Result<crate::ServeOptions, ConfigError> {
+        let mut options = crate::ServeOptions::default()
+            .header_read_timeout(Duration::from_secs(self.header_read_timeout.max(1)))
+            .idle_timeout(Duration::from_secs(self.idle_timeout.max(1)));
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            options = options.tls(tls_config(cert, key)?);
+        }
+        Ok(options)
     }
 
     /// The security of the server, if --auth: API keys of `store`, JWTs if configured,
@@ -101,6 +175,32 @@ impl SecurityArgs {
     }
 }
 
+/// A rustls server configuration from PEM files, offering HTTP/2 and HTTP/1.1.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| ConfigError(format!("--tls-cert {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(ConfigError(format!(
+            "--tls-cert {}: no certificate in it",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ConfigError(format!("--tls-key {}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ConfigError(format!("--tls-cert/--tls-key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +227,14 @@ mod tests {
             ..SecurityArgs::default()
         };
         assert!(half.check("127.0.0.1:1".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn rates_are_read_as_n_per_second() {
+        assert_eq!(parse_rate("50/s").unwrap().get(), 50);
+        assert_eq!(parse_rate("7").unwrap().get(), 7);
+        for bad in ["0/s", "-1/s", "x/s", "5/m", ""] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 }

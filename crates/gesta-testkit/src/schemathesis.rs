@@ -46,6 +46,13 @@ pub fn command() -> Option<PathBuf> {
 /// design: a valid command may be rejected by its handler (422), conflict (409), name
 /// a position past the head or a parked event that does not exist.
 pub fn fuzz(schemathesis: &Path, base: &str, examples: u32) {
+    fuzz_with(schemathesis, base, examples, &[]);
+}
+
+/// [`fuzz`], sending `headers` (`Name: value`, e.g. an `Authorization` header) with
+/// every request; schemathesis then also checks that operations declaring security
+/// refuse requests without it.
+pub fn fuzz_with(schemathesis: &Path, base: &str, examples: u32, headers: &[String]) {
     let hooks = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis"));
     let output = Command::new(schemathesis)
         .arg("run")
@@ -56,6 +63,7 @@ pub fn fuzz(schemathesis: &Path, base: &str, examples: u32) {
         .args(["--max-examples", &examples.to_string()])
         .args(["--seed", "20261206", "--workers", "1", "--no-color"])
         .args(["--request-timeout", "30"])
+        .args(headers.iter().flat_map(|h| ["--header", h.as_str()]))
         .env("PYTHONPATH", hooks)
         .env("SCHEMATHESIS_HOOKS", "gesta_hooks")
         .current_dir(std::env::temp_dir())

@@ -84,19 +84,19 @@ pub fn router(store: Store) -> Router {
         .with_state(store)
 }
 
-/// The full HTTP API: Gesta's routes plus the bank's, open to anyone.
-pub fn api(store: Store) -> Router {
-    secured_api(store, None)
+/// The full HTTP API, to be finished (security, limits) and turned into a router.
+pub fn builder(store: Store) -> gesta_http::Api {
+    gesta_http::Api::new(store.clone())
+        .routes(router(store))
+        .openapi(BankApi::openapi())
 }
 
-/// The full HTTP API, with authentication and the policy of `security` if given.
-pub fn secured_api(store: Store, security: Option<std::sync::Arc<gesta_auth::Security>>) -> Router {
-    let api = gesta_http::Api::new(store.clone())
-        .routes(router(store))
-        .openapi(BankApi::openapi());
-    match security {
-        Some(security) => api.security(security),
-        None => api,
-    }
-    .into_router()
+/// The full HTTP API: Gesta's routes plus the bank's, open to anyone.
+pub fn api(store: Store) -> Router {
+    builder(store).into_router()
+}
+
+/// The full HTTP API, with authentication and the policy of `security`.
+pub fn secured_api(store: Store, security: std::sync::Arc<gesta_auth::Security>) -> Router {
+    builder(store).security(security).into_router()
 }

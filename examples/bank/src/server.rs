@@ -70,18 +70,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .read_models_ready()
         .await
         .context("filling the read models from the log")?;
-    let security = args.security.security(&store)?;
+    let router = args
+        .security
+        .apply(crate::routes::builder(store.clone()), &store)?
+        .into_router();
+    let options = args.security.serve_options()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!("bank listening on http://{addr} (db {})", args.db);
-    gesta_http::serve(
-        listener,
-        crate::routes::secured_api(store.clone(), security),
-        shutdown_signal(),
-    )
-    .await?;
+    println!(
+        "bank listening on {}://{addr} (db {})",
+        args.security.scheme(),
+        args.db
+    );
+    gesta_http::serve_with(listener, router, shutdown_signal(), options).await?;
     store.stop_reactors().await;
     Ok(())
 }

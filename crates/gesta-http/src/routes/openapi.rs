@@ -102,6 +102,54 @@ pub(crate) fn finish(doc: &utoipa::openapi::OpenApi, app: &gesta::App, extra: &[
     doc
 }
 
+/// Declares bearer authentication on every operation but the public ones
+/// (`/healthz`, `/openapi.json`) and documents what it answers: 401 without valid
+/// credentials, 403 for what the caller's rights do not cover, 429 over a rate limit.
+pub(crate) fn secure(doc: &mut Value, rate_limited: bool) {
+    insert(
+        doc,
+        &["components", "securitySchemes", "bearer"],
+        json!({
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key from `gesta keys add`, or a JWT when the server accepts them",
+        }),
+    );
+    let problem = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/ProblemBody"}
+            }},
+        })
+    };
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let public = path == "/healthz" || path == "/openapi.json";
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            if public {
+                operation["security"] = json!([]);
+                continue;
+            }
+            operation["security"] = json!([{"bearer": []}]);
+            let responses = &mut operation["responses"];
+            responses["401"] = problem("No valid credentials (`WWW-Authenticate: Bearer`)");
+            responses["403"] = problem("The caller's rights do not cover this");
+            if rate_limited {
+                responses["429"] = problem("Over the rate limit; see Retry-After");
+            }
+        }
+    }
+}
+
 /// Moves a JSON Schema's `$defs` (or `definitions`) into the document's component
 /// schemas and points its references there, so that they resolve in OpenAPI.
 fn hoist_definitions(doc: &mut Value, schema: &mut Value) {

@@ -14,19 +14,26 @@
 //! Connections that open a live stream are served on threads of their own
 //! (`live.rs`), so subscribers cannot take the CPU commands need.
 
+mod idle;
 mod live;
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::{Extension, Router};
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower_http::add_extension::AddExtension;
 
 use live::LiveRuntime;
 
@@ -52,12 +59,23 @@ pub struct ServeOptions {
     /// writer leave (default: a quarter of the cores, at least one). Zero serves them
     /// on the caller's runtime with everything else.
     pub live_threads: usize,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2, by ALPN) with this configuration instead of
+    /// plain HTTP/1.1. Live streams are then served with everything else.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long a client may take to send a request's headers (default 10 s).
+    pub header_read_timeout: Duration,
+    /// How long a connection may carry no bytes either way before it is closed
+    /// (default 60 s; live streams send keep-alives well within it).
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             live_threads: live::default_threads(),
+            tls: None,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -68,6 +86,34 @@ impl ServeOptions {
         self.live_threads = threads;
         self
     }
+
+    /// Sets [`ServeOptions::tls`].
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Sets [`ServeOptions::header_read_timeout`] (at least 1 ms).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets [`ServeOptions::idle_timeout`] (at least 1 ms).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+}
+
+/// What every connection is served with.
+#[derive(Clone)]
+struct Settings {
+    router: Router,
+    live: Option<Handle>,
+    tls: Option<TlsAcceptor>,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains connections;
@@ -94,20 +140,27 @@ pub async fn serve_with(
     let live_handle = live.as_ref().and_then(LiveRuntime::handle);
     let (signal, watcher) = watch::channel(false);
     let router = router.layer(Extension(Shutdown(watcher.clone())));
+    let settings = Settings {
+        router,
+        live: live_handle.filter(|_| options.tls.is_none()),
+        tls: options.tls.map(TlsAcceptor::from),
+        header_read_timeout: options.header_read_timeout,
+        idle_timeout: options.idle_timeout,
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let shutdown = Shutdown(watcher.clone());
-                    connection(shutdown, stream, router.clone(), live_handle.clone());
+                    connection(shutdown, stream, peer, settings.clone());
                 }
                 Err(err) => accept_failed(err).await,
             },
             () = &mut shutdown => break,
         }
     }
-    drop((listener, router, watcher));
+    drop((listener, settings, watcher));
     let _ = signal.send(true);
     signal.closed().await;
     drop(live);
@@ -116,20 +169,30 @@ pub async fn serve_with(
 
 /// Serves one connection on a task of its own, until it ends or the server shuts down:
 /// on the `live` runtime if its first request opens a live stream.
-fn connection(shutdown: Shutdown, stream: TcpStream, router: Router, live: Option<Handle>) {
+fn connection(shutdown: Shutdown, stream: TcpStream, peer: SocketAddr, settings: Settings) {
     tokio::spawn(async move {
-        let Some(live) = live else {
-            return serve_connection(shutdown, stream, router).await;
+        if let Some(acceptor) = settings.tls.clone() {
+            let handshake =
+                tokio::time::timeout(settings.header_read_timeout, acceptor.accept(stream));
+            match handshake.await {
+                Ok(Ok(tls)) => return serve_connection(shutdown, tls, peer, &settings).await,
+                Ok(Err(err)) => tracing::debug!(error = %err, %peer, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+            return;
+        }
+        let Some(live) = settings.live.clone() else {
+            return serve_connection(shutdown, stream, peer, &settings).await;
         };
         if !live::opens_live_stream(&stream).await {
-            return serve_connection(shutdown, stream, router).await;
+            return serve_connection(shutdown, stream, peer, &settings).await;
         }
         // Moved to the live runtime's I/O driver by way of a plain socket.
         match stream.into_std() {
             Ok(socket) => {
                 live.spawn(async move {
                     match TcpStream::from_std(socket) {
-                        Ok(stream) => serve_connection(shutdown, stream, router).await,
+                        Ok(stream) => serve_connection(shutdown, stream, peer, &settings).await,
                         Err(err) => tracing::warn!(error = %err, "moving a live connection"),
                     }
                 });
@@ -139,20 +202,45 @@ fn connection(shutdown: Shutdown, stream: TcpStream, router: Router, live: Optio
     });
 }
 
-/// Serves one connection until it ends or the server shuts down.
-async fn serve_connection(mut shutdown: Shutdown, stream: TcpStream, router: Router) {
-    let mut builder = http1::Builder::new();
-    builder.half_close(true).timer(TokioTimer::new());
+/// Serves one connection until it ends, stays idle too long, or the server shuts down.
+/// Plain connections speak HTTP/1.1 (with `half_close`); TLS ones HTTP/1.1 or HTTP/2.
+async fn serve_connection<S>(
+    mut shutdown: Shutdown,
+    stream: S,
+    peer: SocketAddr,
+    settings: &Settings,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (stream, activity) = idle::Watched::new(stream);
+    let router = AddExtension::new(settings.router.clone(), ConnectInfo(peer));
     let service = TowerToHyperService::new(router);
-    let conn = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .half_close(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let builder = if settings.tls.is_some() {
+        builder
+    } else {
+        builder.http1_only()
+    };
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
+    let idle_timeout = settings.idle_timeout;
     let result = tokio::select! {
         result = conn.as_mut() => result,
         () = shutdown.started() => {
             conn.as_mut().graceful_shutdown();
             conn.await
+        }
+        () = activity.idle_for(idle_timeout) => {
+            tracing::debug!(%peer, "closing an idle connection");
+            conn.as_mut().graceful_shutdown();
+            // A connection stuck mid-request does not get to hold on.
+            tokio::time::timeout(Duration::from_secs(1), conn).await.unwrap_or(Ok(()))
         }
     };
     if let Err(err) = result {

@@ -5,3 +5,4 @@
 mod matrix;
 mod push;
 mod support;
+mod transport;

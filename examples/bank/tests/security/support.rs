@@ -66,7 +66,7 @@ impl Bank {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = gesta_bank::routes::secured_api(store.clone(), Some(security));
+        let router = gesta_bank::routes::secured_api(store.clone(), security);
         tokio::spawn(gesta_http::serve(listener, router, async {
             let _ = stopped.await;
         }));

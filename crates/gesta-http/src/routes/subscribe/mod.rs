@@ -32,16 +32,19 @@ use gesta::subscription::Start;
 use super::ApiState;
 use crate::auth::Access;
 use crate::input::{Query, header_text};
+use crate::limits::{Subscribers, caller_key};
 use crate::problem::Problem;
 use crate::serve::Shutdown;
 
 /// Settings of the live routes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Live {
     /// How often an idle SSE stream sends a comment (and a WebSocket a ping).
     pub(crate) keep_alive: Duration,
     /// The shortest time between two writes to one client (see `Api::flush_interval`).
     pub(crate) flush_interval: Duration,
+    /// Open streams per caller.
+    pub(crate) subscribers: Subscribers,
 }
 
 impl Default for Live {
@@ -49,6 +52,7 @@ impl Default for Live {
         Live {
             keep_alive: Duration::from_secs(15),
             flush_interval: Duration::from_millis(5),
+            subscribers: Subscribers::default(),
         }
     }
 }
@@ -91,15 +95,16 @@ const PARAMS: &[&str] = &["after", "type", "stream", "category", "access_token"]
 pub(crate) async fn subscribe(
     State(state): State<ApiState>,
     Extension(live): Extension<Live>,
-    shutdown: Option<Extension<Shutdown>>,
-    access: Access,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
+    let access = Access::from_extensions(&extensions);
     let (start, filter) = request(query.as_deref(), &headers, &access)?;
+    let slot = live.subscribers.acquire(caller_key(&extensions))?;
     let subscription = state.store.subscribe(start, filter).await?;
-    let shutdown = shutdown.map(|Extension(s)| s);
-    Ok(sse::response(subscription, shutdown, live))
+    let shutdown = extensions.get::<Shutdown>().cloned();
+    Ok(sse::response(subscription, shutdown, live, slot))
 }
 
 /// Follow the log over a WebSocket.
@@ -128,12 +133,12 @@ pub(crate) async fn subscribe(
 pub(crate) async fn websocket(
     State(state): State<ApiState>,
     Extension(live): Extension<Live>,
-    shutdown: Option<Extension<Shutdown>>,
-    access: Access,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Problem> {
+    let access = Access::from_extensions(&extensions);
     let (start, filter) = request(query.as_deref(), &headers, &access)?;
     let upgrade = upgrade.map_err(|rejection| {
         Problem::new(
@@ -143,9 +148,13 @@ pub(crate) async fn websocket(
             rejection.body_text(),
         )
     })?;
+    let slot = live.subscribers.acquire(caller_key(&extensions))?;
     let subscription = state.store.subscribe(start, filter).await?;
-    let shutdown = shutdown.map(|Extension(s)| s);
-    Ok(upgrade.on_upgrade(move |socket| ws::session(socket, subscription, shutdown, live)))
+    let shutdown = extensions.get::<Shutdown>().cloned();
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        ws::session(socket, subscription, shutdown, live).await;
+        drop(slot);
+    }))
 }
 
 /// Where to start and what to match, from the query string and `Last-Event-ID`.

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::paced::Paced;
 use super::{Live, shutting_down};
+use crate::limits::Slot;
 use crate::serve::Shutdown;
 
 /// A `text/event-stream` response that follows `subscription` until the server shuts
@@ -27,8 +28,10 @@ pub(super) fn response(
     subscription: Subscription,
     shutdown: Option<Shutdown>,
     live: Live,
+    slot: Slot,
 ) -> Response {
     let state = Stream {
+        _slot: slot,
         events: Paced::new(subscription, live.flush_interval),
         shutdown,
         keep_alive: live.keep_alive,
@@ -50,6 +53,8 @@ pub(super) fn response(
 }
 
 struct Stream {
+    /// This stream's place among the caller's open ones.
+    _slot: Slot,
     events: Paced,
     shutdown: Option<Shutdown>,
     keep_alive: Duration,
