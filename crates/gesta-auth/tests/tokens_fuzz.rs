@@ -1,6 +1,15 @@
 //! Property-based fuzzing of the token decoders: any bearer text, API-key-shaped or
 //! JWT-shaped, is an error (never a panic, never a principal) unless it is real.
 
+/// Prints to the real stderr, which the test harness does not capture, so the counts
+/// show in CI's log.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use gesta_auth::{JwtConfig, Policy, Security};
 use proptest::prelude::*;
 
@@ -60,7 +69,7 @@ fn no_made_up_token_authenticates_and_none_panics() {
             Ok(())
         })
         .unwrap();
-    println!(
+    report!(
         "token fuzzing: {cases} cases ({} API-key-shaped, {} others), none accepted, no panic",
         counts.get()[1],
         counts.get()[0]

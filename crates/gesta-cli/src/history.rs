@@ -1,7 +1,8 @@
 //! The history verbs: `gesta snapshots list|create`, `gesta diff`, `gesta revert`,
 //! `gesta read-models list|rebuild`. They need the application's reducers, which
 //! only the server running the application has, so they talk to its admin API
-//! (`--server URL`, default `http://127.0.0.1:8080`, or `GESTA_SERVER`).
+//! (`--server URL`, default `http://127.0.0.1:8080`, or `GESTA_SERVER`), as an admin
+//! when the server authenticates (`--token`, or `GESTA_TOKEN`).
 
 use std::time::Duration;
 
@@ -15,6 +16,9 @@ pub(crate) struct Server {
     /// The base URL of the server running the application (its admin API).
     #[arg(long, env = "GESTA_SERVER", default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// The bearer token (an admin's API key or JWT) of a server started with --auth.
+    #[arg(long, env = "GESTA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Print the server's JSON answer instead of text.
     #[arg(long)]
     json: bool,
@@ -26,6 +30,10 @@ impl Server {
     }
 
     async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
         let response = request
             .timeout(Duration::from_secs(300))
             .send()

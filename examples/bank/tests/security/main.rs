@@ -2,6 +2,15 @@
 //! HTTP by callers with every kind of credential, on SQLite and PostgreSQL (and MariaDB
 //! when it is configured).
 
+/// Prints to the real stderr, which the test harness does not capture, so the counts
+/// show in CI's log.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod matrix;
 mod push;
 mod support;

@@ -204,7 +204,7 @@ async fn every_route_answers_every_caller_as_the_policy_says() {
             engine.name(),
             failures.join("\n")
         );
-        println!("{}: {checked} route x caller checks", engine.name());
+        report!("{}: {checked} route x caller checks", engine.name());
     }
 }
 

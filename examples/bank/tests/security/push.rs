@@ -124,7 +124,7 @@ async fn a_customer_is_pushed_exactly_its_own_events_while_others_write() {
         .await
         .unwrap();
         assert_eq!(next["subject"], "account-c1");
-        println!(
+        report!(
             "{}: {} events pushed to the customer over SSE and WebSocket",
             engine.name(),
             wanted + 1

@@ -343,7 +343,7 @@ async fn half_open_and_idle_connections_are_closed() {
         .await;
         assert!(closed.is_ok(), "a half-open connection stayed open");
     }
-    println!(
+    report!(
         "300 half-open connections closed within {:?}",
         started.elapsed()
     );
