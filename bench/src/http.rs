@@ -24,6 +24,8 @@ struct Server {
     runtime: tokio::runtime::Runtime,
     addr: SocketAddr,
     shutdown: oneshot::Sender<()>,
+    /// The bearer token every request carries (with authentication on).
+    token: Option<String>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
     /// Dropped after the runtime (and with it the store).
     _scratch: Scratch,
@@ -39,11 +41,23 @@ impl Server {
             .thread_name("bench-server")
             .build()?;
         let (shutdown, stop) = oneshot::channel::<()>();
-        let (addr, serving) = runtime.block_on(async {
+        let (addr, serving, token) = runtime.block_on(async {
+            let mut token = None;
             let router = match app {
                 BankApp::Rust => {
                     let store = crate::library::open_bank(&scratch.url, settings.accounts).await?;
                     gesta_bank::routes::api(store)
+                }
+                BankApp::RustWithAuth => {
+                    let store = crate::library::open_bank(&scratch.url, settings.accounts).await?;
+                    let key = gesta_auth::keys::generate("bench", vec!["teller".into()], None)?;
+                    store.add_api_key(key.record).await?;
+                    token = Some(key.token);
+                    let policy = gesta_auth::Policy::from_toml(include_str!(
+                        "../../examples/bank/policy.toml"
+                    ))?;
+                    let security = gesta_auth::Security::new(policy).keys(store.clone());
+                    gesta_bank::routes::secured_api(store, std::sync::Arc::new(security))
                 }
                 BankApp::JavaScript => {
                     let (store, js) = crate::js::open_bank(&scratch.url, settings.accounts).await?;
@@ -58,12 +72,13 @@ impl Server {
             let serving = tokio::spawn(gesta_http::serve(listener, router, async {
                 let _ = stop.await;
             }));
-            anyhow::Ok((addr, serving))
+            anyhow::Ok((addr, serving, token))
         })?;
         Ok(Server {
             runtime,
             addr,
             shutdown,
+            token,
             serving,
             _scratch: scratch,
         })
@@ -87,10 +102,11 @@ impl Server {
 struct HttpCaller {
     sender: SendRequest<Full<Bytes>>,
     host: String,
+    authorization: Option<String>,
 }
 
 impl HttpCaller {
-    async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+    async fn connect(addr: SocketAddr, token: Option<&str>) -> anyhow::Result<Self> {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -100,6 +116,7 @@ impl HttpCaller {
         Ok(HttpCaller {
             sender,
             host: addr.to_string(),
+            authorization: token.map(|t| format!("Bearer {t}")),
         })
     }
 }
@@ -109,10 +126,13 @@ impl Caller for HttpCaller {
         if self.sender.ready().await.is_err() {
             return false;
         }
-        let request = Request::post("/commands/Transfer")
+        let mut request = Request::post("/commands/Transfer")
             .header(HOST, self.host.as_str())
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(transfer_data(&from, &to))));
+            .header(CONTENT_TYPE, "application/json");
+        if let Some(authorization) = &self.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, authorization.as_str());
+        }
+        let request = request.body(Full::new(Bytes::from(transfer_data(&from, &to))));
         let Ok(request) = request else {
             return false;
         };
@@ -133,6 +153,9 @@ pub enum BankApp {
     Rust,
     /// `bench/js/bank.mjs` through gesta-js, as `gesta serve --app` runs it (rows `j{n}`).
     JavaScript,
+    /// The Rust bank with `--auth`, the bank's policy and a teller's API key on every
+    /// request (rows `k{n}`).
+    RustWithAuth,
 }
 
 /// Runs (c), or (j) for the JavaScript bank, for each number of `connections`, each
@@ -146,6 +169,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let (section, what) = match app {
         BankApp::Rust => ("c", "gesta_bank::routes::api"),
+        BankApp::RustWithAuth => ("k", "gesta_bank::routes::secured_api with an API key"),
         BankApp::JavaScript => (
             "j",
             "bench/js/bank.mjs through gesta-js (as `gesta serve --app`)",
@@ -158,12 +182,12 @@ pub fn run(
         .build()?;
     for &n in connections {
         let server = Server::start(settings, target, app).context("starting the bank server")?;
-        let addr = server.addr;
+        let (addr, token) = (server.addr, server.token.clone());
         let cpu = cpu::Meter::start(target.backend);
         let load = client.block_on(async {
             let mut callers = Vec::with_capacity(n);
             for _ in 0..n {
-                callers.push(HttpCaller::connect(addr).await?);
+                callers.push(HttpCaller::connect(addr, token.as_deref()).await?);
             }
             anyhow::Ok(drive::drive(callers, settings.accounts, settings.limit).await)
         })?;
@@ -172,6 +196,7 @@ pub fn run(
         let language = match app {
             BankApp::Rust => "",
             BankApp::JavaScript => " (JavaScript app)",
+            BankApp::RustWithAuth => " (with --auth and an API key)",
         };
         report.add(Row {
             key: format!("{section}{n}"),

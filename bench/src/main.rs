@@ -2,9 +2,10 @@
 //! and MySQL/MariaDB, and prints one markdown table per backend.
 //!
 //! Run as `cargo run --release -p gesta-bench -- [--quick] [--backend sqlite,postgres,mysql]
-//! [--out FILE] [--only a,b,c,e,f,j]`. Sections: (a) raw driver ceilings, (b) the library,
+//! [--out FILE] [--only a,b,c,e,f,j,k]`. Sections: (a) raw driver ceilings, (b) the library,
 //! (c) HTTP, (d) latency of (b) and (c), (e) replay, (f) the SQLite (a2) loop over sqlx,
-//! (j) the bank written in JavaScript against (b) and (c).
+//! (j) the bank written in JavaScript against (b) and (c), (k) (c) with `--auth` and an
+//! API key on every request.
 //! See docs/PERFORMANCE.md.
 //!
 //! # Layout
@@ -50,7 +51,7 @@ use report::Report;
 use transfer_sql::Limit;
 
 /// Section names `--only` accepts.
-const SECTIONS: [&str; 8] = ["a", "b", "c", "d", "e", "f", "j", "driver"];
+const SECTIONS: [&str; 9] = ["a", "b", "c", "d", "e", "f", "j", "k", "driver"];
 
 /// Round trips of `SELECT 1` whose median is reported per server backend.
 const ROUND_TRIPS: usize = 1000;
@@ -296,6 +297,15 @@ fn run_backend(
             &target,
             &args.connections,
             http::BankApp::Rust,
+            &mut report,
+        )?;
+    }
+    if wants("k") {
+        http::run(
+            settings,
+            &target,
+            &args.connections,
+            http::BankApp::RustWithAuth,
             &mut report,
         )?;
     }

@@ -11,6 +11,8 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use gesta::event::Timestamp;
 use gesta::{ApiKey, Principal, Store};
+
+use crate::Caller;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -99,7 +101,7 @@ pub struct KeyChecker {
 #[derive(Clone)]
 struct Checked {
     id: String,
-    principal: Principal,
+    caller: Arc<Caller>,
     at: Instant,
 }
 
@@ -113,20 +115,25 @@ impl KeyChecker {
         }
     }
 
-    /// The principal `token` authenticates, or why not.
-    pub async fn check(&self, token: &str) -> Result<Principal, AuthError> {
+    /// The caller `token` authenticates (its principal, with the rights `rights`
+    /// gives it), or why not. A checked key's caller is kept and shared until the
+    /// next refresh.
+    pub async fn check(
+        &self,
+        token: &str,
+        rights: impl Fn(Principal) -> Caller,
+    ) -> Result<Arc<Caller>, AuthError> {
         let (id, secret) = split(token).ok_or(AuthError::Malformed)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self.lock().get(&digest).cloned();
         if let Some(checked) = cached {
             if checked.at.elapsed() < REFRESH {
-                return Ok(checked.principal);
+                return Ok(checked.caller);
             }
             // Known good secret: only whether it was revoked needs reading.
             return match self.store.api_key(&checked.id).await? {
                 Some(key) if key.revoked_at.is_none() => {
-                    self.remember(digest, &key);
-                    Ok(principal(&key))
+                    Ok(self.remember(digest, &key, rights(principal(&key))))
                 }
                 _ => {
                     self.lock().remove(&digest);
@@ -143,6 +150,11 @@ impl KeyChecker {
             .acquire()
             .await
             .map_err(|_| AuthError::Internal("closed".into()))?;
+        // Many connections of one client arrive with one key at once: whoever got the
+        // permit first may have checked it meanwhile.
+        if let Some(checked) = self.lock().get(&digest) {
+            return Ok(Arc::clone(&checked.caller));
+        }
         let (hash, secret) = (key.hash.clone(), secret.to_owned());
         let good = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
@@ -159,23 +171,22 @@ impl KeyChecker {
         if !good {
             return Err(AuthError::WrongSecret);
         }
-        self.remember(digest, &key);
-        Ok(principal(&key))
+        Ok(self.remember(digest, &key, rights(principal(&key))))
     }
 
-    fn remember(&self, digest: [u8; 32], key: &ApiKey) {
+    fn remember(&self, digest: [u8; 32], key: &ApiKey, caller: Caller) -> Arc<Caller> {
+        let caller = Arc::new(caller);
         let mut cache = self.lock();
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(
-            digest,
-            Checked {
-                id: key.id.clone(),
-                principal: principal(key),
-                at: Instant::now(),
-            },
-        );
+        let checked = Checked {
+            id: key.id.clone(),
+            caller: Arc::clone(&caller),
+            at: Instant::now(),
+        };
+        cache.insert(digest, checked);
+        caller
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Checked>> {

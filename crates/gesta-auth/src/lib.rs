@@ -20,6 +20,8 @@ pub mod jwt;
 pub mod keys;
 pub mod policy;
 
+use std::sync::Arc;
+
 use gesta::Principal;
 
 pub use jwt::JwtConfig;
@@ -134,13 +136,13 @@ impl Security {
     }
 
     /// The caller a bearer token authenticates.
-    pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<Caller>, AuthError> {
         let token = token.trim();
         let principal = if token.starts_with(keys::PREFIX) {
-            match &self.keys {
-                Some(keys) => keys.check(token).await?,
-                None => return Err(AuthError::UnknownKey),
-            }
+            return match &self.keys {
+                Some(keys) => keys.check(token, |p| self.caller(p)).await,
+                None => Err(AuthError::UnknownKey),
+            };
         } else if token.bytes().filter(|b| *b == b'.').count() == 2 {
             match &self.jwt {
                 Some(jwt) => jwt.check(token)?,
@@ -151,7 +153,7 @@ impl Security {
         } else {
             return Err(AuthError::Malformed);
         };
-        Ok(self.caller(principal))
+        Ok(Arc::new(self.caller(principal)))
     }
 
     /// The rights the policy gives `principal`.

@@ -31,7 +31,7 @@ use crate::problem::Problem;
 /// }
 /// ```
 #[derive(Debug, Clone)]
-pub struct Access(Option<Caller>);
+pub struct Access(Option<Arc<Caller>>);
 
 impl Access {
     /// Everyone, everything (no authentication configured).
@@ -41,12 +41,12 @@ impl Access {
 
     /// What the authentication middleware left in a request's extensions.
     pub fn from_extensions(extensions: &axum::http::Extensions) -> Self {
-        Access(extensions.get::<Caller>().cloned())
+        Access(extensions.get::<Arc<Caller>>().cloned())
     }
 
     /// The authenticated caller, if the server authenticates.
     pub fn caller(&self) -> Option<&Caller> {
-        self.0.as_ref()
+        self.0.as_deref()
     }
 
     /// The principal, if the server authenticates.

@@ -18,7 +18,7 @@ use crate::problem::Problem;
 
 /// Who a limit counts against: `principal:NAME` or `ip:ADDR`.
 pub(crate) fn caller_key(request_extensions: &axum::http::Extensions) -> String {
-    if let Some(caller) = request_extensions.get::<gesta_auth::Caller>() {
+    if let Some(caller) = request_extensions.get::<Arc<gesta_auth::Caller>>() {
         return format!("principal:{}", caller.principal.name);
     }
     match request_extensions.get::<ConnectInfo<SocketAddr>>() {

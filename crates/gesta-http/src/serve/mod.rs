@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::{Extension, Router};
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -215,38 +216,57 @@ async fn serve_connection<S>(
     let (stream, activity) = idle::Watched::new(stream);
     let router = AddExtension::new(settings.router.clone(), ConnectInfo(peer));
     let service = TowerToHyperService::new(router);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .half_close(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let builder = if settings.tls.is_some() {
+    let io = TokioIo::new(stream);
+    let result = if settings.tls.is_some() {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
+            .http1()
+            .half_close(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let conn = builder.serve_connection_with_upgrades(io, service);
+        drive!(conn, shutdown, activity, settings.idle_timeout, peer)
     } else {
-        builder.http1_only()
-    };
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    let mut conn = std::pin::pin!(conn);
-    let idle_timeout = settings.idle_timeout;
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        () = shutdown.started() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-        () = activity.idle_for(idle_timeout) => {
-            tracing::debug!(%peer, "closing an idle connection");
-            conn.as_mut().graceful_shutdown();
-            // A connection stuck mid-request does not get to hold on.
-            tokio::time::timeout(Duration::from_secs(1), conn).await.unwrap_or(Ok(()))
-        }
+        let mut builder = http1::Builder::new();
+        builder
+            .half_close(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.header_read_timeout);
+        let conn = builder.serve_connection(io, service).with_upgrades();
+        drive!(conn, shutdown, activity, settings.idle_timeout, peer)
     };
     if let Err(err) = result {
         tracing::debug!(error = %err, "connection ended with an error");
     }
 }
+
+/// Runs a hyper connection future until it ends, the server shuts down (then it
+/// finishes the current exchange), or it has been idle too long; its result. A macro
+/// because the two connection types (HTTP/1.1, and either version over TLS) share no
+/// trait for `graceful_shutdown`.
+macro_rules! drive {
+    ($conn:expr, $shutdown:expr, $activity:expr, $idle:expr, $peer:expr) => {{
+        let mut conn = std::pin::pin!($conn);
+        tokio::select! {
+            result = conn.as_mut() => result.map_err(|e| e.to_string()),
+            () = $shutdown.started() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await.map_err(|e| e.to_string())
+            }
+            () = $activity.idle_for($idle) => {
+                tracing::debug!(peer = %$peer, "closing an idle connection");
+                conn.as_mut().graceful_shutdown();
+                // A connection stuck mid-request does not get to hold on.
+                match tokio::time::timeout(Duration::from_secs(1), conn).await {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(_) => Ok(()),
+                }
+            }
+        }
+    }};
+}
+use drive;
 
 /// Skips an accept error: at once if it concerns one connection, else after a pause
 /// (e.g. out of file descriptors) so the loop does not spin.
