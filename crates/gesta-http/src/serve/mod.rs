@@ -13,6 +13,11 @@
 //!
 //! Connections that open a live stream are served on threads of their own
 //! (`live.rs`), so subscribers cannot take the CPU commands need.
+//!
+//! With [`ServeOptions::tls`] connections are TLS (rustls) and speak HTTP/1.1 or
+//! HTTP/2. Every connection has a header-read timeout and an idle timeout (`idle.rs`
+//! notes when bytes last moved), so half-open or trickling clients cannot hold
+//! connections, and carries the peer address (`ConnectInfo`) for per-IP limits.
 
 mod idle;
 mod live;

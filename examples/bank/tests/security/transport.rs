@@ -317,11 +317,12 @@ async fn half_open_and_idle_connections_are_closed() {
         .header_read_timeout(Duration::from_millis(500))
         .idle_timeout(Duration::from_secs(1));
     let server = serve(gesta_bank::routes::api(store), options).await;
-    // Hundreds of clients that send half a request, and some that send nothing.
+    // Hundreds of clients: some send nothing, some half a request, some a byte of
+    // their headers every 100 ms (never finishing them).
     let mut sockets = Vec::new();
     for i in 0..300 {
         let mut socket = TcpStream::connect(server.addr).await.unwrap();
-        if i % 2 == 0 {
+        if i % 3 == 1 {
             socket
                 .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
                 .await
@@ -330,21 +331,47 @@ async fn half_open_and_idle_connections_are_closed() {
         sockets.push(socket);
     }
     let started = Instant::now();
-    for socket in &mut sockets {
-        let mut buf = [0_u8; 512];
-        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+    let mut tricklers = Vec::new();
+    for (i, mut socket) in sockets.into_iter().enumerate() {
+        tricklers.push(tokio::spawn(async move {
+            let mut buf = [0_u8; 512];
+            let request =
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+            let mut next = 0;
             loop {
-                match socket.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => continue,
+                if i % 3 == 2 && next < request.len() {
+                    if socket.write_all(&request[next..=next]).await.is_err() {
+                        return;
+                    }
+                    next += 1;
+                }
+                match tokio::time::timeout(Duration::from_millis(100), socket.read(&mut buf)).await
+                {
+                    Ok(Ok(0) | Err(_)) => return,
+                    Ok(Ok(_)) | Err(_) => continue,
                 }
             }
-        })
-        .await;
-        assert!(closed.is_ok(), "a half-open connection stayed open");
+        }));
+    }
+    // Real clients are served meanwhile.
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        let response = client
+            .get(format!("http://{}/healthz", server.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let served = started.elapsed();
+    for trickler in tricklers {
+        tokio::time::timeout(Duration::from_secs(5), trickler)
+            .await
+            .expect("a half-open or trickling connection stayed open")
+            .unwrap();
     }
     report!(
-        "300 half-open connections closed within {:?}",
+        "300 half-open and trickling connections closed within {:?}; 20 real requests served in {served:?} meanwhile",
         started.elapsed()
     );
     // A kept-alive connection that goes quiet is closed after the idle timeout.
