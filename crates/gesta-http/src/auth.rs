@@ -18,6 +18,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use gesta::{Principal, Readable};
 use gesta_auth::{AuthError, Caller, Security};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
 use crate::problem::Problem;
 
@@ -121,23 +124,62 @@ fn guard(method: &Method, path: &str) -> Guard {
     }
 }
 
+/// Requests refused at the door, by reason (`/metrics`:
+/// `gesta_http_refused_requests_total{reason}`).
+#[derive(Clone, Default)]
+pub(crate) struct Refusals(Family<Reason, Counter>);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Reason {
+    reason: &'static str,
+}
+
+impl Refusals {
+    /// Registers the counter.
+    pub(crate) fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "http_refused_requests",
+            "Requests refused before reaching a route: unauthenticated (401), not an admin (403), rate limited (429)",
+            self.0.clone(),
+        );
+    }
+
+    /// Counts one refusal.
+    pub(crate) fn count(&self, reason: &'static str) {
+        self.0.get_or_create(&Reason { reason }).inc();
+    }
+}
+
+/// What the middleware needs.
+#[derive(Clone)]
+pub(crate) struct Door {
+    pub(crate) security: Arc<Security>,
+    pub(crate) refusals: Refusals,
+}
+
 /// The middleware: authenticates, applies the route guard, and leaves the [`Caller`]
 /// in the request's extensions for [`Access`].
 pub(crate) async fn authenticate(
-    State(security): State<Arc<Security>>,
+    State(door): State<Door>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let Door { security, refusals } = door;
     let guard = guard(request.method(), request.uri().path());
     if guard == Guard::Public {
         return next.run(request).await;
     }
     let Some(token) = token(&request) else {
+        refusals.count("unauthenticated");
         return unauthorized(&AuthError::Missing, false);
     };
     let caller = match security.authenticate(&token).await {
         Ok(caller) => caller,
-        Err(err) if err.is_unauthorized() => return unauthorized(&err, true),
+        Err(err) if err.is_unauthorized() => {
+            refusals.count("unauthenticated");
+            tracing::debug!(reason = %err, "refused a bearer token");
+            return unauthorized(&err, true);
+        }
         Err(err) => {
             tracing::error!(error = %err, "authenticating a request failed");
             return Problem::new(
@@ -151,6 +193,7 @@ pub(crate) async fn authenticate(
         }
     };
     if guard == Guard::Admin && !caller.rights.admin {
+        refusals.count("not_admin");
         return forbidden("this route is for admins").into_response();
     }
     request.extensions_mut().insert(caller);

@@ -153,6 +153,8 @@ impl Api {
         self.store.metrics().register(&mut registry);
         let lag = routes::metrics::Lag::default();
         lag.register(&mut registry);
+        let refusals = auth::Refusals::default();
+        refusals.register(&mut registry);
         let mut openapi =
             routes::openapi::finish(&self.openapi, self.store.app(), &self.openapi_json);
         if self.security.is_some() {
@@ -185,14 +187,14 @@ impl Api {
             .method_not_allowed_fallback(method_not_allowed);
         let router = match self.rate_limit {
             Some(per_second) => router.layer(axum::middleware::from_fn_with_state(
-                limits::RateLimit::new(per_second),
+                limits::RateLimit::new(per_second, refusals.clone()),
                 limits::rate_limit,
             )),
             None => router,
         };
         let router = match self.security {
             Some(security) => router.layer(axum::middleware::from_fn_with_state(
-                security,
+                auth::Door { security, refusals },
                 auth::authenticate,
             )),
             None => router,

@@ -32,16 +32,18 @@ pub(crate) fn caller_key(request_extensions: &axum::http::Extensions) -> String 
 pub(crate) struct RateLimit {
     limiter: Arc<DefaultKeyedRateLimiter<String>>,
     clock: DefaultClock,
+    refusals: crate::auth::Refusals,
 }
 
 impl RateLimit {
     /// `per_second` requests a second per caller, in bursts of as many.
-    pub(crate) fn new(per_second: NonZeroU32) -> Self {
+    pub(crate) fn new(per_second: NonZeroU32, refusals: crate::auth::Refusals) -> Self {
         RateLimit {
             limiter: Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_second(
                 per_second,
             ))),
             clock: DefaultClock::default(),
+            refusals,
         }
     }
 }
@@ -64,6 +66,7 @@ pub(crate) async fn rate_limit(
             limit.limiter.retain_recent();
         }
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u32;
+        limit.refusals.count("rate_limited");
         return Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",

@@ -198,6 +198,12 @@ async fn every_route_answers_every_caller_as_the_policy_says() {
                 }
             }
         }
+        let (_, _, metrics) = bank.call("admin", "GET", "/metrics", None).await;
+        let metrics = metrics.as_str().unwrap_or_default().to_owned();
+        for reason in ["unauthenticated", "not_admin"] {
+            let line = format!("gesta_http_refused_requests_total{{reason=\"{reason}\"}}");
+            assert!(metrics.contains(&line), "{line} missing from /metrics");
+        }
         assert!(
             failures.is_empty(),
             "{}:\n{}",
