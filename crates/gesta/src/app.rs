@@ -220,6 +220,7 @@ pub struct App {
     migrations: Vec<Migration>,
     handlers: HashMap<String, Arc<dyn ErasedHandler>>,
     read_models: Vec<ReadModel>,
+    upcasters: Arc<crate::event::upcast::Upcasters>,
 }
 
 impl App {
@@ -283,6 +284,23 @@ impl App {
     /// given to [`App::json_command`]).
     pub fn command_schema(&self, name: &str) -> Option<serde_json::Value> {
         self.handlers.get(name).map(|h| h.schema())
+    }
+
+    /// Registers how data of `event_type` written in `from_version` becomes the next
+    /// version's: the type's events are then written in the version after its highest
+    /// upcaster, and older ones are read through the chain (see
+    /// [`crate::event::upcast`]).
+    pub fn upcaster<F>(mut self, event_type: impl Into<String>, from_version: u32, step: F) -> Self
+    where
+        F: Fn(serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.upcasters).add(event_type, from_version, Arc::new(step));
+        self
+    }
+
+    /// The upcasters of every event type.
+    pub fn upcasters(&self) -> &Arc<crate::event::upcast::Upcasters> {
+        &self.upcasters
     }
 
     /// Adds a read model; its reducer sees every event, in log order.

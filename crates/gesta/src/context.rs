@@ -65,6 +65,8 @@ impl Context {
     ) -> serde_json::Map<String, serde_json::Value> {
         let mut map = self.metadata.clone();
         map.remove("principal");
+        // The writer records the schema version of each event's type itself.
+        map.remove(crate::event::upcast::SCHEMA_VERSION);
         if let Some(principal) = &self.principal {
             map.insert("principal".into(), principal.name.clone().into());
         }

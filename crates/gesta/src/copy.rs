@@ -116,7 +116,9 @@ pub async fn checksum(store: &Store, up_to: Position) -> Result<String, Error> {
     let mut after = Position(0);
     while after < up_to {
         let limit = (up_to.0 - after.0).min(crate::MAX_PAGE as u64) as usize;
-        let page = store.read_all(LogQuery::after(after).limit(limit)).await?;
+        let page = store
+            .read_stored(LogQuery::after(after).limit(limit))
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.position;
         page.iter().for_each(|e| sum.add(e));
@@ -138,7 +140,7 @@ pub async fn copy(
     while copied_to < source_last {
         let limit = (source_last.0 - copied_to.0).min(CHUNK as u64) as usize;
         let events = from
-            .read_all(LogQuery::after(copied_to).limit(limit))
+            .read_stored(LogQuery::after(copied_to).limit(limit))
             .await?;
         let Some(last) = events.last().map(|e| e.position) else {
             break;

@@ -53,6 +53,10 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// An event could not be brought to its type's current shape: an upcaster failed
+    /// (a bug in the application; HTTP 500). `gesta events check` finds them all.
+    #[error(transparent)]
+    Upcast(#[from] crate::event::upcast::UpcastError),
     /// The command handler refused the command (HTTP 400/404/409/422 by its kind).
     #[error(transparent)]
     Rejected(#[from] Rejection),

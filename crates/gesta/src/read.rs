@@ -368,6 +368,20 @@ fn in_list<'a>(
     (!names.is_empty()).then(|| names.join(", "))
 }
 
+/// Brings `events` to their types' current shapes (see [`crate::event::upcast`]).
+pub(crate) fn upcast_all(
+    upcasters: &crate::event::upcast::Upcasters,
+    events: &mut [RecordedEvent],
+) -> Result<(), Error> {
+    if upcasters.is_empty() {
+        return Ok(());
+    }
+    for event in events {
+        upcasters.upcast(event)?;
+    }
+    Ok(())
+}
+
 /// Reads the global log into a vector.
 pub(crate) fn read_log(tx: &mut Tx<'_>, query: &LogQuery) -> Result<Vec<RecordedEvent>, SqlError> {
     let mut events = Vec::with_capacity(query.limit.min(10_000));

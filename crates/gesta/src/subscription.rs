@@ -197,10 +197,11 @@ impl Subscription {
         query.after = self.scanned;
         query.limit = PAGE;
         let before = self.scanned;
-        let (page, scanned) = self
+        let (mut page, scanned) = self
             .store
             .read(move |tx| Ok(crate::read::read_page(tx, &query)?))
             .await?;
+        crate::read::upcast_all(self.store.app().upcasters(), &mut page)?;
         self.caught_up = page.len() < PAGE;
         self.buffer.extend(page.into_iter().map(SharedEvent::from));
         self.scanned = scanned.max(before);

@@ -9,6 +9,7 @@ mod ids;
 mod json;
 mod metadata;
 mod shared;
+pub mod upcast;
 
 pub use cloudevent::CloudEvent;
 pub use ids::{

@@ -23,10 +23,12 @@ pub(crate) async fn page(store: &Store, filter: &LogQuery, after: Position) -> R
     let mut query = filter.clone();
     query.after = after;
     query.limit = PAGE;
+    let upcasters = std::sync::Arc::clone(store.app().upcasters());
     store
         .read(move |tx| {
             let head = crate::read::last_position(tx)?;
-            let events = crate::read::read_log(tx, &query)?;
+            let mut events = crate::read::read_log(tx, &query)?;
+            crate::read::upcast_all(&upcasters, &mut events)?;
             let full = events.len() == PAGE;
             let last = events.last().map_or(after, |e| e.position);
             let scanned_to = if full { last } else { last.max(head) };

@@ -123,7 +123,8 @@ impl Materialized {
         let models = self.chosen(app);
         while self.position < to {
             let want = (to.0 - self.position.0).min(PAGE as u64) as usize;
-            let page = crate::read::read_log(log, &LogQuery::after(self.position).limit(want))?;
+            let mut page = crate::read::read_log(log, &LogQuery::after(self.position).limit(want))?;
+            crate::read::upcast_all(app.upcasters(), &mut page)?;
             let Some(last) = page.last().map(|e| e.position) else {
                 return Err(Error::invalid(
                     "as_of",

@@ -299,7 +299,12 @@ fn move_in(tx: &mut Tx<'_>, table: &str, namespace: &str) -> Result<bool, Error>
 /// applied to them, and the read model's checkpoint and version are recorded.
 /// Returns `Ok(false)` when a revert recorded since S changed what S means (the
 /// rebuild must start again).
-pub(crate) fn swap_in(tx: &mut Tx<'_>, model: &ReadModel, built: &Built) -> Result<bool, Error> {
+pub(crate) fn swap_in(
+    tx: &mut Tx<'_>,
+    model: &ReadModel,
+    built: &Built,
+    upcasters: &crate::event::upcast::Upcasters,
+) -> Result<bool, Error> {
     let head = crate::read::last_position(tx)?;
     let at = built.at;
     let skipped = reverts::skipped_at(tx, head)?;
@@ -310,10 +315,11 @@ pub(crate) fn swap_in(tx: &mut Tx<'_>, model: &ReadModel, built: &Built) -> Resu
     let mut after = at;
     while after < head {
         let want = ((head.0 - after.0) as usize).min(super::materialize::PAGE);
-        let page = crate::read::read_log(tx, &LogQuery::after(after).limit(want))?;
+        let mut page = crate::read::read_log(tx, &LogQuery::after(after).limit(want))?;
         let Some(last) = page.last().map(|e| e.position) else {
             break;
         };
+        crate::read::upcast_all(upcasters, &mut page)?;
         apply_all(tx, &[model], &page, &skipped)?;
         after = last;
     }

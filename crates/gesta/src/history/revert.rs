@@ -181,10 +181,11 @@ pub(crate) fn rewind(
     }
     while at < head {
         let want = ((head.0 - at.0) as usize).min(PAGE);
-        let page = crate::read::read_log(tx, &LogQuery::after(at).limit(want))?;
+        let mut page = crate::read::read_log(tx, &LogQuery::after(at).limit(want))?;
         let Some(last) = page.last().map(|e| e.position) else {
             break;
         };
+        crate::read::upcast_all(app.upcasters(), &mut page)?;
         apply_all(tx, &models, &page, skipped)?;
         at = last;
     }

@@ -566,9 +566,9 @@ impl Store {
             let job = crate::writer::Job::OnConnection(Box::new(move |session: &mut Session| {
                 let started = Instant::now();
                 let swapped = match app.find_read_model(&model_name) {
-                    Some(model) => {
-                        session.transaction(begin, |tx| rebuild::swap_in(tx, model, &built))
-                    }
+                    Some(model) => session.transaction(begin, |tx| {
+                        rebuild::swap_in(tx, model, &built, app.upcasters())
+                    }),
                     None => Err(unknown_model(&model_name)),
                 };
                 // The place goes back too: dropping it is blocking SQL the writer

@@ -379,17 +379,29 @@ impl Store {
     ) -> Result<Vec<RecordedEvent>, Error> {
         let stream = stream.clone();
         let limit = limit.min(MAX_PAGE);
+        let upcasters = Arc::clone(self.inner.app.upcasters());
         self.read(move |tx| {
             if crate::read::stream_version(tx, &stream)?.0 == 0 {
                 return Err(Error::StreamNotFound(stream));
             }
-            Ok(crate::read::read_stream(tx, &stream, from_version, limit)?)
+            let mut events = crate::read::read_stream(tx, &stream, from_version, limit)?;
+            crate::read::upcast_all(&upcasters, &mut events)?;
+            Ok(events)
         })
         .await
     }
 
-    /// Reads the global log in position order.
+    /// Reads the global log in position order, each event in its type's current shape
+    /// (see [`crate::event::upcast`]).
     pub async fn read_all(&self, query: LogQuery) -> Result<Vec<RecordedEvent>, Error> {
+        let mut events = self.read_stored(query).await?;
+        crate::read::upcast_all(self.inner.app.upcasters(), &mut events)?;
+        Ok(events)
+    }
+
+    /// Reads the global log in position order, each event exactly as stored (no
+    /// upcasting): what [`crate::copy`] copies.
+    pub async fn read_stored(&self, query: LogQuery) -> Result<Vec<RecordedEvent>, Error> {
         let mut query = query;
         query.limit = query.limit.min(MAX_PAGE);
         self.read(move |tx| Ok(crate::read::read_log(tx, &query)?))
@@ -406,17 +418,30 @@ impl Store {
         let (mut after, mut count) = (after, 0_u64);
         loop {
             let each = Arc::clone(&each);
+            let upcasters = Arc::clone(self.inner.app.upcasters());
             let query = LogQuery::after(after).limit(MAX_PAGE);
             let (last, read) = self
                 .read(move |tx| {
                     let mut each = each.lock().map_err(|_| Error::Closed)?;
-                    let (mut last, mut read) = (None, 0_u64);
-                    crate::read::scan_log(tx, &query, &mut |event| {
+                    let (mut last, mut read, mut failed) = (None, 0_u64, None);
+                    crate::read::scan_log(tx, &query, &mut |mut event| {
+                        if failed.is_some() {
+                            return;
+                        }
+                        if !upcasters.is_empty() {
+                            if let Err(err) = upcasters.upcast(&mut event) {
+                                failed = Some(err);
+                                return;
+                            }
+                        }
                         each(&event);
                         last = Some(event.position);
                         read += 1;
                     })?;
-                    Ok((last, read))
+                    match failed {
+                        Some(err) => Err(err.into()),
+                        None => Ok((last, read)),
+                    }
                 })
                 .await?;
             count += read;

@@ -10,6 +10,7 @@ use crate::{Error, ExpectedVersion, Tx, params};
 
 use super::UnitMeta;
 use super::write_tx::WriteTx;
+use crate::event::upcast::SCHEMA_VERSION;
 
 /// Appends `events` in order, runs every reducer on each, and sets stream versions.
 /// `first_expected` (direct appends) overrides the first event's expected version.
@@ -45,9 +46,25 @@ pub(super) fn append(
             Some(id) => unused(w, id)?,
             None => EventId::new_v7(),
         };
-        let metadata = match &event.metadata {
-            None => shared_metadata.clone(),
-            Some(extra) => merged_metadata(&base_metadata, extra)?,
+        let version = match app.upcasters().is_empty() {
+            true => 1,
+            false => app.upcasters().current_version(&event.event_type),
+        };
+        // The schema version is Gesta's to record, never the caller's: a claimed
+        // later version would skip upcasters once the type gets some.
+        let metadata = match (&event.metadata, version) {
+            (None, 1) => shared_metadata.clone(),
+            (Some(extra), 1) if !extra.contains_key(SCHEMA_VERSION) => {
+                merged_metadata(&base_metadata, extra)?
+            }
+            (extra, version) => {
+                let mut extra = extra.clone().unwrap_or_default();
+                extra.remove(SCHEMA_VERSION);
+                if version > 1 {
+                    extra.insert(SCHEMA_VERSION.into(), version.into());
+                }
+                merged_metadata(&base_metadata, &extra)?
+            }
         };
         let stored = RecordedEvent {
             position: Position(*next),

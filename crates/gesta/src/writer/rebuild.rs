@@ -78,7 +78,8 @@ fn replay(tx: &mut Tx<'_>, app: &App, from: &[Position]) -> Result<u64, Error> {
     let mut count = 0;
     let skipped = crate::history::reverts::skipped_at(tx, last)?;
     while after < last {
-        let page = crate::read::read_log(tx, &LogQuery::after(after).limit(PAGE))?;
+        let mut page = crate::read::read_log(tx, &LogQuery::after(after).limit(PAGE))?;
+        crate::read::upcast_all(app.upcasters(), &mut page)?;
         let Some(tail) = page.last() else { break };
         after = tail.position;
         for event in page.iter().filter(|e| !skipped.contains(e.position)) {

@@ -39,3 +39,4 @@ mod reads;
 mod rebuild;
 mod sqlite;
 mod subscriptions;
+mod upcasting;
