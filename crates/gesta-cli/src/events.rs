@@ -9,9 +9,12 @@ use gesta::{LogQuery, Store};
 
 /// Arguments of `gesta events`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
     #[command(flatten)]
-    db: crate::open::Db,
+    db: Option<crate::open::Db>,
     /// Only events after this position.
     #[arg(long, default_value_t = 0)]
     after: u64,
@@ -37,7 +40,33 @@ pub(crate) struct Args {
     json: bool,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Read every event through the app's upcasters and report those that fail, with
+    /// their positions (exit status 1 if any): run it before deploying a version
+    /// whose upcasters changed.
+    Check(Check),
+}
+
+#[derive(Debug, clap::Args)]
+struct Check {
+    #[command(flatten)]
+    db: crate::open::Db,
+    /// The JavaScript app (as `gesta serve --app`) whose upcasters to check.
+    #[arg(long, env = "GESTA_APP")]
+    app: std::path::PathBuf,
+    /// Report at most this many failures.
+    #[arg(long, default_value_t = 100)]
+    max_failures: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(Action::Check(check)) = args.action {
+        return run_check(check).await;
+    }
     match print(args).await {
         // The reader went away (`gesta events | head`): not an error.
         Err(err) if is_broken_pipe(&err) => Ok(()),
@@ -46,7 +75,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn print(args: Args) -> anyhow::Result<()> {
-    let store = args.db.open().await?;
+    let db = args
+        .db
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("--db is required"))?;
+    let store = db.open().await?;
     let mut query = LogQuery::filtered(&args.types, &args.streams, &args.categories)?;
     query.after = Position(args.after);
     let mut remaining = args.limit.unwrap_or(u64::MAX);
@@ -117,6 +150,53 @@ fn print_event(out: &mut impl Write, event: &RecordedEvent, json: bool) -> anyho
             event.recorded_at.to_rfc3339(),
             event.data.get()
         )?;
+    }
+    Ok(())
+}
+
+/// `gesta events check`: every event through the JavaScript app's upcasters.
+async fn run_check(args: Check) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let path = args.app.clone();
+    let js = tokio::task::spawn_blocking(move || {
+        gesta_js::JsApp::load(&path, gesta_js::Limits::default())
+    })
+    .await?
+    .with_context(|| format!("loading {}", args.app.display()))?;
+    // Only the upcasters: the app's migrations and read models stay out of the store.
+    let app = gesta::App::new("gesta-cli").upcasters_of(&js.app());
+    let store = args.db.open_with(app).await?;
+    let check = store.check_events(args.max_failures).await?;
+    if args.json {
+        let failures: Vec<_> = check
+            .failures
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "position": f.position, "type": f.event_type, "from_version": f.from,
+                    "message": f.message,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "events": check.events, "upcast": check.upcast, "failed": check.failed,
+            "failures": failures,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!(
+            "{} events read, {} of them upcast, {} failed",
+            check.events, check.upcast, check.failed
+        );
+        for failure in &check.failures {
+            println!("{failure}");
+        }
+    }
+    if check.failed > 0 {
+        anyhow::bail!(
+            "{} events cannot be read by this version of the app",
+            check.failed
+        );
     }
     Ok(())
 }

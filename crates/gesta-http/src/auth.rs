@@ -161,60 +161,79 @@ pub(crate) struct Door {
 /// in the request's extensions for [`Access`].
 pub(crate) async fn authenticate(
     State(door): State<Door>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let Door { security, refusals } = door;
-    let guard = guard(request.method(), request.uri().path());
-    if guard == Guard::Public {
-        return next.run(request).await;
+    let (parts, body) = request.into_parts();
+    match check(&security, &refusals, &parts).await {
+        Ok(None) => next.run(Request::from_parts(parts, body)).await,
+        Ok(Some(caller)) => {
+            let mut request = Request::from_parts(parts, body);
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(refusal) => {
+            crate::drain(body).await;
+            refusal
+        }
     }
-    let Some(token) = token(&request) else {
+}
+
+/// The caller of a request (`None` on a public route), or the response refusing it.
+async fn check(
+    security: &Security,
+    refusals: &Refusals,
+    parts: &Parts,
+) -> Result<Option<Arc<Caller>>, Response> {
+    let guard = guard(&parts.method, parts.uri.path());
+    if guard == Guard::Public {
+        return Ok(None);
+    }
+    let Some(token) = token(parts) else {
         refusals.count("unauthenticated");
-        return unauthorized(&AuthError::Missing, false);
+        return Err(unauthorized(&AuthError::Missing, false));
     };
     let caller = match security.authenticate(&token).await {
         Ok(caller) => caller,
         Err(err) if err.is_unauthorized() => {
             refusals.count("unauthenticated");
             tracing::debug!(reason = %err, "refused a bearer token");
-            return unauthorized(&err, true);
+            return Err(unauthorized(&err, true));
         }
         Err(err) => {
             tracing::error!(error = %err, "authenticating a request failed");
-            return Problem::new(
+            let problem = Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
                 "credentials could not be checked now; retry",
-            )
-            .retry_after(1)
-            .into_response();
+            );
+            return Err(problem.retry_after(1).into_response());
         }
     };
     if guard == Guard::Admin && !caller.rights.admin {
         refusals.count("not_admin");
-        return forbidden("this route is for admins").into_response();
+        return Err(forbidden("this route is for admins").into_response());
     }
-    request.extensions_mut().insert(caller);
-    next.run(request).await
+    Ok(Some(caller))
 }
 
 /// The bearer token: the `Authorization` header, or `access_token` in the query of the
 /// live routes.
-fn token(request: &Request) -> Option<String> {
-    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+fn token(request: &Parts) -> Option<String> {
+    if let Some(value) = request.headers.get(header::AUTHORIZATION) {
         let text = value.to_str().ok()?.trim();
         let (scheme, token) = text.split_once(' ')?;
         return scheme
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_owned());
     }
-    let path = request.uri().path();
+    let path = request.uri.path();
     if path != "/subscribe" && path != "/ws" {
         return None;
     }
-    form_urlencoded::parse(request.uri().query()?.as_bytes())
+    form_urlencoded::parse(request.uri.query()?.as_bytes())
         .find(|(name, _)| name == "access_token")
         .map(|(_, value)| value.into_owned())
 }

@@ -210,6 +210,18 @@ impl Api {
     }
 }
 
+/// The most of a refused request's body read before answering.
+const DRAINED: usize = 64 * 1024;
+
+/// Reads what the client sends of a request that is refused without its body, up to
+/// [`DRAINED`] bytes. A client that sends its body after its headers (Python's
+/// `http.client` does) would otherwise find the connection closed under it, and
+/// Linux resets a socket closed with unread data: the client then gets no answer at
+/// all instead of the 4xx.
+pub(crate) async fn drain(body: axum::body::Body) {
+    let _ = axum::body::to_bytes(body, DRAINED).await;
+}
+
 /// CORS for `origins`: the methods and headers of the API, and the response headers
 /// clients read.
 fn cors(origins: Vec<axum::http::HeaderValue>) -> tower_http::cors::CorsLayer {
@@ -231,11 +243,13 @@ fn cors(origins: Vec<axum::http::HeaderValue>) -> tower_http::cors::CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
-async fn not_found() -> Problem {
+async fn not_found(body: axum::body::Body) -> Problem {
+    drain(body).await;
     Problem::not_found("no such route")
 }
 
-async fn method_not_allowed() -> Problem {
+async fn method_not_allowed(body: axum::body::Body) -> Problem {
+    drain(body).await;
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",

@@ -67,6 +67,7 @@ pub(crate) async fn rate_limit(
         }
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u32;
         limit.refusals.count("rate_limited");
+        crate::drain(request.into_body()).await;
         return Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",

@@ -68,10 +68,10 @@ pub struct SecurityArgs {
     #[arg(long, default_value_t = 64, env = "GESTA_MAX_SUBSCRIPTIONS")]
     pub max_subscriptions: usize,
     /// Seconds a client may take to send a request's headers (and a TLS handshake).
-    #[arg(long, default_value_t = 10, env = "GESTA_HEADER_READ_TIMEOUT")]
+    #[arg(long, default_value_t = 30, env = "GESTA_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: u64,
     /// Seconds a connection may stay silent before it is closed.
-    #[arg(long, default_value_t = 60, env = "GESTA_IDLE_TIMEOUT")]
+    #[arg(long, default_value_t = 120, env = "GESTA_IDLE_TIMEOUT")]
     pub idle_timeout: u64,
 }
 

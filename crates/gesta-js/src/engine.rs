@@ -127,6 +127,23 @@ fn lookup<'s>(script: &'s Script, name: &str) -> Result<&'s Collection, String> 
         .ok_or_else(|| format!("no collection named {name:?}"))
 }
 
+/// No collections: what an upcaster runs with.
+pub(crate) struct NoTables;
+
+impl Tables for NoTables {
+    fn get(&mut self, _: &str, _: &Json) -> Result<Option<String>, String> {
+        Err("upcasters cannot read collections: they see only the event's data".into())
+    }
+
+    fn put(&mut self, _: Put, _: &str, _: Vec<Cell>) -> Result<(), String> {
+        Err("upcasters cannot write collections".into())
+    }
+
+    fn remove(&mut self, _: &str, _: &Json) -> Result<(), String> {
+        Err("upcasters cannot write collections".into())
+    }
+}
+
 impl Tables for TxTables<'_, '_> {
     fn get(&mut self, name: &str, json: &Json) -> Result<Option<String>, String> {
         let collection = lookup(self.script, name)?;
@@ -180,6 +197,8 @@ pub(crate) enum Entry {
     Handle,
     /// `__gesta_reduce(collection, json, "")`: a reducer on one event.
     Reduce,
+    /// `__gesta_upcast(type, from_version, json)`: one event's data, one version on.
+    Upcast,
 }
 
 /// One thread's engine for one script.
@@ -189,6 +208,7 @@ struct Engine {
     /// The prelude's entry points, looked up once.
     handle: Persistent<Function<'static>>,
     reduce: Persistent<Function<'static>>,
+    upcast: Persistent<Function<'static>>,
     context: Context,
     /// Owns the heap the context lives in (held, not used, after start; dropped
     /// after the values above, which live in it).
@@ -382,15 +402,17 @@ impl Engine {
             Ok((
                 entry("__gesta_handle")?,
                 entry("__gesta_reduce")?,
+                entry("__gesta_upcast")?,
                 described,
             ))
         });
         *deadline.borrow_mut() = None;
-        let (handle, reduce, described) = loaded?;
+        let (handle, reduce, upcast, described) = loaded?;
         let engine = Engine {
             deadline,
             handle,
             reduce,
+            upcast,
             context,
             _runtime: runtime,
         };
@@ -409,6 +431,7 @@ impl Engine {
             let function = match entry {
                 Entry::Handle => &self.handle,
                 Entry::Reduce => &self.reduce,
+                Entry::Upcast => &self.upcast,
             };
             let function = function
                 .clone()

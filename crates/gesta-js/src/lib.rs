@@ -111,6 +111,16 @@ struct Described {
     collections: HashMap<String, Collection>,
     commands: HashMap<String, Json>,
     reducers: HashMap<String, String>,
+    #[serde(default)]
+    upcasters: Vec<UpcasterDecl>,
+}
+
+/// `upcasters: {"Type@N": fn}`: a step from version N of Type.
+#[derive(Debug, Deserialize)]
+struct UpcasterDecl {
+    #[serde(rename = "type")]
+    event_type: String,
+    from: u32,
 }
 
 /// An event as a handler returns it.
@@ -198,6 +208,13 @@ impl JsApp {
             })
             .version(shape_version(collection));
             app = app.read_model(model);
+        }
+        for declared in described.upcasters {
+            let script = Arc::clone(&script);
+            let (event_type, from) = (declared.event_type.clone(), declared.from);
+            app = app.upcaster(declared.event_type, declared.from, move |data| {
+                upcast(&script, &event_type, from, &data)
+            });
         }
         Ok(JsApp {
             name: described.name,
@@ -332,6 +349,25 @@ fn handle(
         events.push(new);
     }
     Ok(events)
+}
+
+/// Runs the app's upcaster from version `from` of `event_type` on `data`, in this
+/// thread's engine, with no collection reachable (upcasters see only the data).
+fn upcast(
+    script: &Arc<Script>,
+    event_type: &str,
+    from: u32,
+    data: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let answer = engine::call(
+        script,
+        &mut engine::NoTables,
+        Entry::Upcast,
+        (event_type, &from.to_string(), &data.to_string()),
+    )
+    .map_err(|e| call_failed(&format!("upcasters.{event_type}@{from}"), e).to_string())?
+    .unwrap_or_else(|| "null".to_owned());
+    serde_json::from_str(&answer).map_err(|e| format!("upcasters.{event_type}@{from}: {e}"))
 }
 
 fn reduce(

@@ -111,7 +111,7 @@
     if (module === null || typeof module !== "object") fail("the module's default export must be an object");
     const name = module.name;
     if (typeof name !== "string" || !NAME.test(name)) fail("name: a lowercase identifier such as \"library\"");
-    const described = { name, collections: {}, commands: {}, reducers: {} };
+    const described = { name, collections: {}, commands: {}, reducers: {}, upcasters: [] };
     for (const [cname, def] of Object.entries(module.collections ?? {})) {
       if (!NAME.test(cname) || cname.startsWith("gesta")) fail(`collections.${cname}: a lowercase identifier not starting with "gesta"`);
       if (def === null || typeof def !== "object") fail(`collections.${cname}: an object with key and columns`);
@@ -139,6 +139,12 @@
       if (!(cname in collections)) fail(`reducers.${cname}: there is no collection ${cname}`);
       if (typeof reducer !== "function") fail(`reducers.${cname}: a function (collection, event) => collection`);
       described.reducers[cname] = String(reducer);
+    }
+    for (const [key, upcaster] of Object.entries(module.upcasters ?? {})) {
+      const match = /^(.{1,200})@([1-9][0-9]{0,8})$/.exec(key);
+      if (!match) fail(`upcasters.${key}: named "EventType@N", N the version it upgrades from (1, 2, ...)`);
+      if (typeof upcaster !== "function") fail(`upcasters.${key}: a function (data) => data of the next version`);
+      described.upcasters.push({ type: match[1], from: Number(match[2]) });
     }
     app = module;
     return JSON.stringify(described);
@@ -174,6 +180,15 @@
   };
 
   // Applies one event to collection `name` through its reducer.
+  // Brings one event's data from version `from` of `type` to the next; answers the
+  // new data as JSON. Upcasters are pure: they see only the data.
+  globalThis.__gesta_upcast = (type, from, json) => {
+    const out = app.upcasters[`${type}@${from}`](JSON.parse(json));
+    if (out && typeof out.then === "function") fail(`upcasters.${type}@${from} returned a Promise: upcasters are synchronous`);
+    const text = JSON.stringify(out === undefined ? null : out);
+    return text;
+  };
+
   globalThis.__gesta_reduce = (name, json) => {
     const target = collection(name);
     const out = app.reducers[name](target, JSON.parse(json));

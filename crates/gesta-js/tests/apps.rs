@@ -391,3 +391,131 @@ async fn handlers_see_the_principal_and_may_forbid() {
     })
     .await;
 }
+
+/// Version 1 of a small library: books without copies.
+const LIBRARY_V1: &str = r#"
+export default {
+  name: "shelf",
+  collections: { books: { key: "id", columns: { id: "text", title: "text", copies: "integer" } } },
+  commands: {
+    AddBook: {
+      schema: { type: "object", required: ["id", "title"], properties: { id: { type: "string" }, title: { type: "string" } } },
+      handle: (cmd) => [{ stream: `book-${cmd.id}`, type: "BookAdded", data: { id: cmd.id, title: cmd.title } }],
+    },
+  },
+  reducers: {
+    books: (books, e) => (e.type === "BookAdded" ? books.insert({ id: e.data.id, title: e.data.title, copies: e.data.copies ?? 0 }) : books),
+  },
+};
+"#;
+
+/// Version 2: every book has copies; version 1 events had one each.
+const LIBRARY_V2: &str = r#"
+export default {
+  name: "shelf",
+  collections: { books: { version: 2, key: "id", columns: { id: "text", title: "text", copies: "integer" } } },
+  commands: {
+    AddBook: {
+      schema: { type: "object", required: ["id", "title", "copies"], properties: { id: { type: "string" }, title: { type: "string" }, copies: { type: "integer" } } },
+      handle: (cmd) => [{ stream: `book-${cmd.id}`, type: "BookAdded", data: cmd }],
+    },
+  },
+  upcasters: { "BookAdded@1": (data) => ({ ...data, copies: 1 }) },
+  reducers: {
+    books: (books, e) => (e.type === "BookAdded" ? books.insert({ id: e.data.id, title: e.data.title, copies: e.data.copies }) : books),
+  },
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upcasters_bring_old_events_to_the_current_shape() {
+    each_backend(|db| async move {
+        {
+            let v1 = JsApp::from_source("v1.mjs", LIBRARY_V1, limits()).unwrap();
+            let store = open(&db, &v1).await;
+            run(&store, "AddBook", json!({"id": "b1", "title": "Old"}))
+                .await
+                .unwrap();
+        }
+        let v2 = JsApp::from_source("v2.mjs", LIBRARY_V2, limits()).unwrap();
+        let store = open(&db, &v2).await;
+        store.read_models_ready().await.unwrap();
+        run(
+            &store,
+            "AddBook",
+            json!({"id": "b2", "title": "New", "copies": 3}),
+        )
+        .await
+        .unwrap();
+        // The collection was refilled through the upcaster: the old book has one copy.
+        let books = rows(&store, "SELECT id, copies FROM books ORDER BY id").await;
+        let books: Vec<(String, i64)> = books
+            .iter()
+            .map(|r| match (&r[0], &r[1]) {
+                (gesta::sql::Value::Text(id), gesta::sql::Value::Integer(n)) => (id.clone(), *n),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(books, [("b1".to_owned(), 1), ("b2".to_owned(), 3)]);
+        let all = store
+            .read_all(gesta::LogQuery::after(gesta::event::Position(0)))
+            .await
+            .unwrap();
+        let copies: Vec<Value> = all
+            .iter()
+            .map(|e| e.data.parse::<Value>().unwrap()["copies"].clone())
+            .collect();
+        assert_eq!(copies, [json!(1), json!(3)]);
+        let versions: Vec<u32> = all
+            .iter()
+            .map(|e| gesta::event::upcast::written_version(&e.metadata))
+            .collect();
+        assert_eq!(versions, [1, 2]);
+        let stored = store
+            .read_stored(gesta::LogQuery::after(gesta::event::Position(0)))
+            .await
+            .unwrap();
+        assert!(
+            stored[0]
+                .data
+                .parse::<Value>()
+                .unwrap()
+                .get("copies")
+                .is_none(),
+            "stored bytes unchanged"
+        );
+
+        // An upcaster that throws is a typed error naming the event.
+        let broken = LIBRARY_V2.replace(
+            "({ ...data, copies: 1 })",
+            "{ throw new Error(`no copies for ${data.id}`); }",
+        );
+        let broken = JsApp::from_source("v3.mjs", &broken, limits()).unwrap();
+        let store = Store::builder(broken.app()).url(db.url()).open().await;
+        let err = match store {
+            Ok(store) => store
+                .read_all(gesta::LogQuery::after(gesta::event::Position(0)))
+                .await
+                .unwrap_err(),
+            Err(err) => err,
+        };
+        assert!(err.to_string().contains("no copies for b1"), "{err}");
+    })
+    .await;
+}
+
+#[test]
+fn upcasters_are_declared_as_type_at_version() {
+    for (upcasters, expect) in [
+        ("{ BookAdded: (d) => d }", "upcasters.BookAdded"),
+        ("{ 'BookAdded@0': (d) => d }", "upcasters.BookAdded@0"),
+        ("{ 'BookAdded@1': 5 }", "a function"),
+    ] {
+        let source = format!("export default {{ name: 'x', upcasters: {upcasters} }};");
+        let err = match JsApp::from_source("app.mjs", &source, limits_fast()) {
+            Ok(_) => panic!("{source}: loaded"),
+            Err(err) => err.to_string(),
+        };
+        assert!(err.contains(expect), "{source}: {err}");
+    }
+}

@@ -298,6 +298,13 @@ impl App {
         self
     }
 
+    /// The same app with `other`'s upcasters instead of its own: to read a log as
+    /// another app would without taking its migrations or read models.
+    pub fn upcasters_of(mut self, other: &App) -> Self {
+        self.upcasters = Arc::clone(&other.upcasters);
+        self
+    }
+
     /// The upcasters of every event type.
     pub fn upcasters(&self) -> &Arc<crate::event::upcast::Upcasters> {
         &self.upcasters

@@ -68,10 +68,13 @@ pub struct ServeOptions {
     /// Serve HTTPS (HTTP/1.1 and HTTP/2, by ALPN) with this configuration instead of
     /// plain HTTP/1.1. Live streams are then served with everything else.
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// How long a client may take to send a request's headers (default 10 s).
+    /// How long a client may take to send a request's headers, counted from when the
+    /// connection starts waiting for one, so also how long a kept-alive connection
+    /// may sit between requests (default 30 s, hyper's own default: shorter makes
+    /// clients that reuse pooled connections meet more closed ones).
     pub header_read_timeout: Duration,
     /// How long a connection may carry no bytes either way before it is closed
-    /// (default 60 s; live streams send keep-alives well within it).
+    /// (default 120 s; live streams send keep-alives well within it).
     pub idle_timeout: Duration,
 }
 
@@ -80,8 +83,8 @@ impl Default for ServeOptions {
         ServeOptions {
             live_threads: live::default_threads(),
             tls: None,
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }

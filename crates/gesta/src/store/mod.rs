@@ -32,6 +32,19 @@ use crate::writer::{self, ImportBatch, Job, StoredKey, Unit, UnitMeta, Work, Wri
 use crate::{Context, Error, ExpectedVersion};
 use readers::Readers;
 
+/// What [`Store::check_events`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventsCheck {
+    /// Events read.
+    pub events: u64,
+    /// Of those, events written in an older version of their type.
+    pub upcast: u64,
+    /// Events an upcaster failed on.
+    pub failed: u64,
+    /// The first of them.
+    pub failures: Vec<crate::event::upcast::UpcastError>,
+}
+
 /// The longest page a read returns.
 pub const MAX_PAGE: usize = 10_000;
 
@@ -406,6 +419,37 @@ impl Store {
         query.limit = query.limit.min(MAX_PAGE);
         self.read(move |tx| Ok(crate::read::read_log(tx, &query)?))
             .await
+    }
+
+    /// Reads every event through the app's upcasters and reports those that fail
+    /// (at most `max_failures`, in position order): what to run before deploying a
+    /// version with new upcasters (`gesta events check`).
+    pub async fn check_events(&self, max_failures: usize) -> Result<EventsCheck, Error> {
+        let upcasters = Arc::clone(self.inner.app.upcasters());
+        let mut check = EventsCheck::default();
+        let mut after = Position(0);
+        loop {
+            let page = self
+                .read_stored(LogQuery::after(after).limit(MAX_PAGE))
+                .await?;
+            let Some(last) = page.last().map(|e| e.position) else {
+                return Ok(check);
+            };
+            for mut event in page {
+                check.events += 1;
+                let written = crate::event::upcast::written_version(&event.metadata);
+                if written < upcasters.current_version(&event.event_type) {
+                    check.upcast += 1;
+                }
+                if let Err(err) = upcasters.upcast(&mut event) {
+                    check.failed += 1;
+                    if check.failures.len() < max_failures {
+                        check.failures.push(err);
+                    }
+                }
+            }
+            after = last;
+        }
     }
 
     /// Calls `each` for every event after `after`, in order, page by page; returns how

@@ -413,3 +413,58 @@ fn the_bank_refuses_to_listen_beyond_loopback_without_auth() {
         "{stderr}"
     );
 }
+
+/// A client that sends its body after its headers (Python's `http.client` does) gets
+/// the refusal, not a reset connection: refused requests' bodies are read first.
+#[tokio::test]
+async fn refusals_wait_for_a_body_sent_after_the_headers() {
+    let store = bank_store().await;
+    let security =
+        Arc::new(gesta_auth::Security::new(gesta_auth::Policy::builtin()).keys(store.clone()));
+    let open = serve(
+        gesta_bank::routes::api(store.clone()),
+        ServeOptions::default(),
+    )
+    .await;
+    let secured = serve(
+        gesta_bank::routes::secured_api(store, security),
+        ServeOptions::default(),
+    )
+    .await;
+    let body = br#"{"from":"a","to":"b","amount":1}"#;
+    for (addr, method, wanted) in [
+        (open.addr, "PUT", "HTTP/1.1 405"),
+        (secured.addr, "POST", "HTTP/1.1 401"),
+        (open.addr, "POST /nowhere", "HTTP/1.1 404"),
+    ] {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        let line = if method.contains(' ') {
+            method.to_owned()
+        } else {
+            format!("{method} /commands/Transfer")
+        };
+        let head = format!(
+            "{line} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        socket.write_all(body).await.unwrap();
+        let mut answer = vec![0_u8; 4096];
+        let n = socket.read(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with(wanted), "{line}: {answer}");
+        // The connection is still good for the next request.
+        socket
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut next = vec![0_u8; 4096];
+        let n = socket.read(&mut next).await.unwrap();
+        assert!(
+            next[..n].starts_with(b"HTTP/1.1 200"),
+            "{line}: then {}",
+            String::from_utf8_lossy(&next[..n])
+        );
+    }
+}
