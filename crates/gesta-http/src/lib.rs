@@ -206,8 +206,19 @@ impl Api {
         };
         router
             .layer(DefaultBodyLimit::max(self.body_limit))
-            .layer(TraceLayer::new_for_http())
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
     }
+}
+
+/// The span of one request: method and path, never the query string, which may
+/// carry an `access_token`.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        version = ?request.version(),
+    )
 }
 
 /// The most of a refused request's body read before answering.
