@@ -76,4 +76,23 @@ pub fn fuzz_with(schemathesis: &Path, base: &str, examples: u32, headers: &[Stri
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    // The counts of each phase, on the real stderr (the harness captures the rest),
+    // so CI's log shows how much was fuzzed.
+    let counts: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.contains("passed") || l.starts_with("Operations:") || l.starts_with("Scenarios:")
+        })
+        .collect();
+    let auth = if headers.is_empty() {
+        ""
+    } else {
+        " (with credentials)"
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "schemathesis{auth}: {}",
+        counts.join("; ")
+    );
 }
