@@ -305,6 +305,12 @@ fn push_scope(sql: &mut String, params: &mut Params, readable: &Readable) {
     let Readable::Only(patterns) = readable else {
         return;
     };
+    if patterns
+        .iter()
+        .any(|p| *p == StreamPattern::Prefix(String::new()))
+    {
+        return; // the empty prefix: every stream
+    }
     let mut any = Vec::new();
     for (i, pattern) in patterns.iter().enumerate() {
         match pattern {
@@ -313,7 +319,6 @@ fn push_scope(sql: &mut String, params: &mut Params, readable: &Readable) {
                 any.push(format!("stream_id = :r{i}"));
             }
             StreamPattern::Prefix(prefix) => match prefix_end(prefix) {
-                _ if prefix.is_empty() => return,
                 Some(end) => {
                     params.push(format!("r{i}lo"), prefix.as_str());
                     params.push(format!("r{i}hi"), end);
@@ -506,5 +511,12 @@ mod scope_tests {
         push_scope(&mut sql, &mut params, &Readable::Only(Vec::new()));
         assert_eq!(sql, " AND 1 = 0");
         assert!(!Readable::Only(Vec::new()).allows("a"));
+        let everything = Readable::Only(vec![StreamPattern::parse("a"), StreamPattern::parse("*")]);
+        let (mut sql, mut params) = (String::new(), Params::new());
+        push_scope(&mut sql, &mut params, &everything);
+        assert!(
+            sql.is_empty() && params.is_empty(),
+            "the empty prefix reads everything, binds nothing"
+        );
     }
 }
