@@ -19,11 +19,13 @@ struct StoredOutcome {
     last: Option<u64>,
 }
 
-/// The stored outcome for `key`, if a command already succeeded with it.
+/// The stored outcome for `key`, if a command already succeeded with it: its events
+/// read back from the log, in their types' current shapes.
 pub(super) fn lookup(
     tx: &mut Tx<'_>,
     key: &str,
     command: &str,
+    upcasters: &crate::event::upcast::Upcasters,
 ) -> Result<Option<CommandOutcome>, Error> {
     let stored: Option<String> = tx.query_scalar(
         "SELECT outcome FROM commands WHERE idempotency_key = :key",
@@ -40,10 +42,11 @@ pub(super) fn lookup(
             first_command: stored.command,
         });
     }
-    let events = match (stored.first, stored.last) {
+    let mut events = match (stored.first, stored.last) {
         (Some(first), Some(last)) => crate::read::read_range(tx, Position(first), Position(last))?,
         _ => Vec::new(),
     };
+    crate::read::upcast_all(upcasters, &mut events)?;
     Ok(Some(CommandOutcome {
         command_id: stored.command_id,
         position: stored.last.map(Position),

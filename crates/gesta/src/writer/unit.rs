@@ -80,7 +80,9 @@ impl Writer {
         let mut w = WriteTx::new(&mut self.session, &mut self.log);
         w.set_principal(meta.context.principal.clone());
         if let Some(key) = &meta.context.idempotency_key {
-            if let Some(outcome) = idempotency::lookup(&mut w.tx(), key, meta.label())? {
+            if let Some(outcome) =
+                idempotency::lookup(&mut w.tx(), key, meta.label(), self.app.upcasters())?
+            {
                 return Ok(outcome);
             }
         }

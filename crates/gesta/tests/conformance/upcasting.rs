@@ -44,12 +44,25 @@ async fn old_events_are_read_in_the_current_shape(b: TestDb) {
     if !b.survives_reopen() {
         return b.not_applicable("upcasting", "the store does not outlive its process");
     }
+    let keyed = || gesta::Context {
+        idempotency_key: Some("up-once".into()),
+        ..gesta::Context::default()
+    };
     {
         let v1 = b.open().await;
-        v1.dispatch(Note::new("up-1", "old", 2)).await.unwrap();
+        v1.dispatch_with(Note::new("up-1", "old", 2), keyed())
+            .await
+            .unwrap();
     }
     let v2 = b.builder_for(app_v2()).open().await.unwrap();
     v2.read_models_ready().await.unwrap();
+    // A retry of the first command after the upgrade: its events in the new shape.
+    let retried = v2
+        .dispatch_with(Note::new("up-1", "old", 2), keyed())
+        .await
+        .unwrap();
+    assert!(retried.replayed);
+    assert_eq!(tags(&retried.events), ["OLD", "OLD"]);
     v2.dispatch(Note::new("up-1", "new", 1)).await.unwrap();
 
     // Reads: the old events in the new shape, the new one as written.
