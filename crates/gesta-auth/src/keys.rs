@@ -25,6 +25,12 @@ pub const PREFIX: &str = "gesta_";
 pub const REFRESH: Duration = Duration::from_secs(1);
 /// The most tokens remembered; beyond it the cache starts afresh.
 const CACHE_LIMIT: usize = 10_000;
+/// Wrong secrets for one key id within [`LOCKOUT`] after which the id is refused
+/// without hashing until the window ends: guessing costs argon2 time, and one key
+/// id must not let anyone spend the server's cores on it.
+pub const MAX_FAILURES: u32 = 10;
+/// The window of [`MAX_FAILURES`].
+pub const LOCKOUT: Duration = Duration::from_secs(60);
 
 /// A new key: its record, to store, and its token, shown once.
 pub struct NewKey {
@@ -96,6 +102,8 @@ pub struct KeyChecker {
     cache: Arc<Mutex<HashMap<[u8; 32], Checked>>>,
     /// At most two argon2 checks at once: each costs ~20 ms of one core.
     hashing: Arc<Semaphore>,
+    /// Recent wrong secrets per key id: (count, since).
+    failures: Arc<Mutex<HashMap<String, (u32, Instant)>>>,
 }
 
 #[derive(Clone)]
@@ -112,6 +120,7 @@ impl KeyChecker {
             store,
             cache: Arc::default(),
             hashing: Arc::new(Semaphore::new(2)),
+            failures: Arc::default(),
         }
     }
 
@@ -145,6 +154,9 @@ impl KeyChecker {
         if key.revoked_at.is_some() {
             return Err(AuthError::Revoked);
         }
+        if self.locked_out(id) {
+            return Err(AuthError::LockedOut);
+        }
         let permit = self
             .hashing
             .acquire()
@@ -169,9 +181,38 @@ impl KeyChecker {
         .map_err(|e| AuthError::Internal(format!("checking a key: {e}")))?;
         drop(permit);
         if !good {
+            self.failed(id);
             return Err(AuthError::WrongSecret);
         }
         Ok(self.remember(digest, &key, rights(principal(&key))))
+    }
+
+    /// Whether `id` had [`MAX_FAILURES`] wrong secrets within the current window.
+    fn locked_out(&self, id: &str) -> bool {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match failures.get(id) {
+            Some((_, since)) if since.elapsed() >= LOCKOUT => {
+                failures.remove(id);
+                false
+            }
+            Some((count, _)) => *count >= MAX_FAILURES,
+            None => false,
+        }
+    }
+
+    fn failed(&self, id: &str) {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failures.len() >= CACHE_LIMIT {
+            failures.retain(|_, (_, since)| since.elapsed() < LOCKOUT);
+        }
+        let entry = failures.entry(id.to_owned()).or_insert((0, Instant::now()));
+        entry.0 += 1;
     }
 
     fn remember(&self, digest: [u8; 32], key: &ApiKey, caller: Caller) -> Arc<Caller> {

@@ -46,6 +46,10 @@ pub enum AuthError {
     /// The secret or signature does not match.
     #[error("the token's secret or signature is wrong")]
     WrongSecret,
+    /// Too many wrong secrets for this key id lately: refused without checking until
+    /// the window ends ([`keys::MAX_FAILURES`] within [`keys::LOCKOUT`]).
+    #[error("too many wrong secrets for this API key; wait a minute")]
+    LockedOut,
     /// The JWT is past its `exp`.
     #[error("the token has expired")]
     Expired,
