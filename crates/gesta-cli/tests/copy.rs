@@ -143,6 +143,7 @@ async fn an_interrupted_copy_resumes_where_the_target_ends() {
         .import(ImportBatch {
             events: prefix,
             keys: Vec::new(),
+            subject_keys: Vec::new(),
         })
         .await
         .unwrap();

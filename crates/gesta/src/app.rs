@@ -221,6 +221,7 @@ pub struct App {
     handlers: HashMap<String, Arc<dyn ErasedHandler>>,
     read_models: Vec<ReadModel>,
     upcasters: Arc<crate::event::upcast::Upcasters>,
+    personal: Arc<crate::event::personal::PersonalFields>,
 }
 
 impl App {
@@ -308,6 +309,25 @@ impl App {
     /// The upcasters of every event type.
     pub fn upcasters(&self) -> &Arc<crate::event::upcast::Upcasters> {
         &self.upcasters
+    }
+
+    /// Declares the top-level field `field` of every `event_type` event personal data
+    /// of the subject named like the event's stream: stored encrypted with that
+    /// subject's key, read back as `null` once the subject is erased (see
+    /// [`crate::event::personal`]).
+    ///
+    /// ```
+    /// let app = gesta::App::new("bank").personal("AccountOpened", "owner");
+    /// assert_eq!(app.personal_fields().of("AccountOpened").collect::<Vec<_>>(), ["owner"]);
+    /// ```
+    pub fn personal(mut self, event_type: impl Into<String>, field: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.personal).add(event_type, field);
+        self
+    }
+
+    /// The personal fields declared per event type.
+    pub fn personal_fields(&self) -> &crate::event::personal::PersonalFields {
+        &self.personal
     }
 
     /// Adds a read model; its reducer sees every event, in log order.

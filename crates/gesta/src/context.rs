@@ -67,6 +67,8 @@ impl Context {
         map.remove("principal");
         // The writer records the schema version of each event's type itself.
         map.remove(crate::event::upcast::SCHEMA_VERSION);
+        // And which fields it sealed with which key.
+        map.remove(crate::event::personal::PERSONAL);
         if let Some(principal) = &self.principal {
             map.insert("principal".into(), principal.name.clone().into());
         }

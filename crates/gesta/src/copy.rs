@@ -145,9 +145,11 @@ pub async fn copy(
         let Some(last) = events.last().map(|e| e.position) else {
             break;
         };
+        let subject_keys = from.subject_keys_between(copied_to, last).await?;
         to.import(ImportBatch {
             events,
             keys: Vec::new(),
+            subject_keys,
         })
         .await?;
         copied_to = last;
@@ -191,6 +193,7 @@ async fn copy_keys(from: &Store, to: &Store) -> Result<(), Error> {
         to.import(ImportBatch {
             events: Vec::new(),
             keys,
+            subject_keys: Vec::new(),
         })
         .await?;
     }

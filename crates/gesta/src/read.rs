@@ -373,6 +373,18 @@ fn in_list<'a>(
     (!names.is_empty()).then(|| names.join(", "))
 }
 
+/// What every read of the log does to the events it read, inside its transaction:
+/// decrypts their personal fields ([`crate::event::personal`]), then brings them to
+/// their types' current shapes ([`crate::event::upcast`]).
+pub(crate) fn open_all(
+    tx: &mut Tx<'_>,
+    upcasters: &crate::event::upcast::Upcasters,
+    events: &mut [RecordedEvent],
+) -> Result<(), Error> {
+    crate::event::personal::open_all(tx, events)?;
+    upcast_all(upcasters, events)
+}
+
 /// Brings `events` to their types' current shapes (see [`crate::event::upcast`]).
 pub(crate) fn upcast_all(
     upcasters: &crate::event::upcast::Upcasters,

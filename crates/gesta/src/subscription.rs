@@ -197,11 +197,15 @@ impl Subscription {
         query.after = self.scanned;
         query.limit = PAGE;
         let before = self.scanned;
-        let (mut page, scanned) = self
+        let upcasters = std::sync::Arc::clone(self.store.app().upcasters());
+        let (page, scanned) = self
             .store
-            .read(move |tx| Ok(crate::read::read_page(tx, &query)?))
+            .read(move |tx| {
+                let (mut page, scanned) = crate::read::read_page(tx, &query)?;
+                crate::read::open_all(tx, &upcasters, &mut page)?;
+                Ok((page, scanned))
+            })
             .await?;
-        crate::read::upcast_all(self.store.app().upcasters(), &mut page)?;
         self.caught_up = page.len() < PAGE;
         self.buffer.extend(page.into_iter().map(SharedEvent::from));
         self.scanned = scanned.max(before);

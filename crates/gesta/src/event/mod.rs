@@ -8,6 +8,7 @@ mod cloudevent;
 mod ids;
 mod json;
 mod metadata;
+pub mod personal;
 mod shared;
 pub mod upcast;
 
@@ -17,6 +18,7 @@ pub use ids::{
 };
 pub use json::Json;
 pub use metadata::Metadata;
+pub use personal::PersonalField;
 pub use shared::SharedEvent;
 
 use serde::Serialize;
@@ -49,6 +51,9 @@ pub struct NewEvent {
     pub id: Option<EventId>,
     /// The version the stream must be at when this event is appended.
     pub expected: ExpectedVersion,
+    /// Fields of `data` holding personal data, encrypted before they are stored (see
+    /// [`personal`]); besides those the app declares for the event's type.
+    pub personal: Vec<PersonalField>,
 }
 
 /// Why a [`NewEvent`] could not be built.
@@ -83,12 +88,42 @@ impl NewEvent {
             metadata: None,
             id: None,
             expected: ExpectedVersion::Any,
+            personal: Vec::new(),
         })
     }
 
     /// Requires the stream to be at `expected` when this event is appended.
     pub fn expect_version(mut self, expected: ExpectedVersion) -> Self {
         self.expected = expected;
+        self
+    }
+
+    /// Marks the top-level field `field` of the data personal, belonging to the data
+    /// subject named like the event's stream: it is stored encrypted with that
+    /// subject's key and reads back as `null` once the subject is erased
+    /// ([`crate::Store::erase`]).
+    ///
+    /// ```
+    /// use gesta::event::NewEvent;
+    /// let event = NewEvent::new("account-42", "AccountOpened", &serde_json::json!({"owner": "Ann"}))
+    ///     .unwrap()
+    ///     .personal("owner");
+    /// assert_eq!(event.personal[0].field, "owner");
+    /// assert_eq!(event.personal[0].subject, None); // the stream
+    /// ```
+    pub fn personal(self, field: impl Into<String>) -> Self {
+        self.push_personal(field.into(), None)
+    }
+
+    /// Marks `field` personal, belonging to `subject` (a customer id, say) rather than
+    /// to the event's stream. A subject is named like a stream: 1 to 200 bytes.
+    pub fn personal_of(self, field: impl Into<String>, subject: impl Into<String>) -> Self {
+        self.push_personal(field.into(), Some(subject.into()))
+    }
+
+    fn push_personal(mut self, field: String, subject: Option<String>) -> Self {
+        self.personal.retain(|p| p.field != field);
+        self.personal.push(PersonalField { field, subject });
         self
     }
 

@@ -28,7 +28,7 @@ pub(crate) async fn page(store: &Store, filter: &LogQuery, after: Position) -> R
         .read(move |tx| {
             let head = crate::read::last_position(tx)?;
             let mut events = crate::read::read_log(tx, &query)?;
-            crate::read::upcast_all(&upcasters, &mut events)?;
+            crate::read::open_all(tx, &upcasters, &mut events)?;
             let full = events.len() == PAGE;
             let last = events.last().map_or(after, |e| e.position);
             let scanned_to = if full { last } else { last.max(head) };

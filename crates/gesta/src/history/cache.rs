@@ -40,6 +40,20 @@ impl Places {
     }
 }
 
+impl Places {
+    /// Drops every kept place (they may hold an erased subject's data), on a thread
+    /// of its own as [`Drop`] does.
+    pub(crate) fn clear(&self) {
+        let kept = match self.kept.lock() {
+            Ok(mut kept) => std::mem::take(&mut *kept),
+            Err(_) => return,
+        };
+        if !kept.is_empty() {
+            let _ = std::thread::spawn(move || drop(kept)).join();
+        }
+    }
+}
+
 impl Drop for Places {
     /// Dropping a place drops its scratch namespace with blocking SQL, which the
     /// server drivers cannot run on an async thread (where the last store handle

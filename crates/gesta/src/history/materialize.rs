@@ -124,7 +124,7 @@ impl Materialized {
         while self.position < to {
             let want = (to.0 - self.position.0).min(PAGE as u64) as usize;
             let mut page = crate::read::read_log(log, &LogQuery::after(self.position).limit(want))?;
-            crate::read::upcast_all(app.upcasters(), &mut page)?;
+            crate::read::open_all(log, app.upcasters(), &mut page)?;
             let Some(last) = page.last().map(|e| e.position) else {
                 return Err(Error::invalid(
                     "as_of",

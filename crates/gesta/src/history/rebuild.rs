@@ -319,7 +319,7 @@ pub(crate) fn swap_in(
         let Some(last) = page.last().map(|e| e.position) else {
             break;
         };
-        crate::read::upcast_all(upcasters, &mut page)?;
+        crate::read::open_all(tx, upcasters, &mut page)?;
         apply_all(tx, &[model], &page, &skipped)?;
         after = last;
     }

@@ -185,7 +185,7 @@ pub(crate) fn rewind(
         let Some(last) = page.last().map(|e| e.position) else {
             break;
         };
-        crate::read::upcast_all(app.upcasters(), &mut page)?;
+        crate::read::open_all(tx, app.upcasters(), &mut page)?;
         apply_all(tx, &models, &page, skipped)?;
         at = last;
     }

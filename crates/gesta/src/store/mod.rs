@@ -1,6 +1,7 @@
 //! The store handle: dispatch commands, append, read the log, query read models.
 
 mod aside;
+mod erase;
 mod history;
 mod keys;
 mod options;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+pub use erase::{ERASE_COMMAND, Erasure};
 pub use history::{AsOfView, REVERT_COMMAND};
 pub use keys::{ApiKey, MAX_KEY_NAME};
 pub use options::StoreOptions;
@@ -398,7 +400,7 @@ impl Store {
                 return Err(Error::StreamNotFound(stream));
             }
             let mut events = crate::read::read_stream(tx, &stream, from_version, limit)?;
-            crate::read::upcast_all(&upcasters, &mut events)?;
+            crate::read::open_all(tx, &upcasters, &mut events)?;
             Ok(events)
         })
         .await
@@ -407,13 +409,25 @@ impl Store {
     /// Reads the global log in position order, each event in its type's current shape
     /// (see [`crate::event::upcast`]).
     pub async fn read_all(&self, query: LogQuery) -> Result<Vec<RecordedEvent>, Error> {
-        let mut events = self.read_stored(query).await?;
+        let mut events = self.read_decrypted(query).await?;
         crate::read::upcast_all(self.inner.app.upcasters(), &mut events)?;
         Ok(events)
     }
 
+    /// Reads the global log with personal fields decrypted, not upcast.
+    async fn read_decrypted(&self, query: LogQuery) -> Result<Vec<RecordedEvent>, Error> {
+        let mut query = query;
+        query.limit = query.limit.min(MAX_PAGE);
+        self.read(move |tx| {
+            let mut events = crate::read::read_log(tx, &query)?;
+            crate::event::personal::open_all(tx, &mut events)?;
+            Ok(events)
+        })
+        .await
+    }
+
     /// Reads the global log in position order, each event exactly as stored (no
-    /// upcasting): what [`crate::copy`] copies.
+    /// upcasting, personal fields sealed): what [`crate::copy`] copies.
     pub async fn read_stored(&self, query: LogQuery) -> Result<Vec<RecordedEvent>, Error> {
         let mut query = query;
         query.limit = query.limit.min(MAX_PAGE);
@@ -430,7 +444,7 @@ impl Store {
         let mut after = Position(0);
         loop {
             let page = self
-                .read_stored(LogQuery::after(after).limit(MAX_PAGE))
+                .read_decrypted(LogQuery::after(after).limit(MAX_PAGE))
                 .await?;
             let Some(last) = page.last().map(|e| e.position) else {
                 return Ok(check);
@@ -467,25 +481,12 @@ impl Store {
             let (last, read) = self
                 .read(move |tx| {
                     let mut each = each.lock().map_err(|_| Error::Closed)?;
-                    let (mut last, mut read, mut failed) = (None, 0_u64, None);
-                    crate::read::scan_log(tx, &query, &mut |mut event| {
-                        if failed.is_some() {
-                            return;
-                        }
-                        if !upcasters.is_empty() {
-                            if let Err(err) = upcasters.upcast(&mut event) {
-                                failed = Some(err);
-                                return;
-                            }
-                        }
-                        each(&event);
-                        last = Some(event.position);
-                        read += 1;
-                    })?;
-                    match failed {
-                        Some(err) => Err(err.into()),
-                        None => Ok((last, read)),
-                    }
+                    let mut page = Vec::with_capacity(MAX_PAGE);
+                    crate::read::scan_log(tx, &query, &mut |event| page.push(event))?;
+                    crate::read::open_all(tx, &upcasters, &mut page)?;
+                    let last = page.last().map(|e| e.position);
+                    page.iter().for_each(&mut *each);
+                    Ok((last, page.len() as u64))
                 })
                 .await?;
             count += read;
@@ -576,6 +577,17 @@ impl Store {
                 .collect()
         })
         .await
+    }
+
+    /// The data subjects' keys whose first sealed event is after `after` and at or
+    /// before `up_to`: what `gesta copy` carries along with those events.
+    pub async fn subject_keys_between(
+        &self,
+        after: Position,
+        up_to: Position,
+    ) -> Result<Vec<crate::event::personal::SubjectKey>, Error> {
+        self.read(move |tx| crate::event::personal::keys_between(tx, after.0, up_to.0))
+            .await
     }
 
     /// Counts of events and streams, positions, and events per type.

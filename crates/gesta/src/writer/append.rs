@@ -10,6 +10,7 @@ use crate::{Error, ExpectedVersion, Tx, params};
 
 use super::UnitMeta;
 use super::write_tx::WriteTx;
+use crate::event::personal::{self, PERSONAL};
 use crate::event::upcast::SCHEMA_VERSION;
 
 /// Appends `events` in order, runs every reducer on each, and sets stream versions.
@@ -27,6 +28,7 @@ pub(super) fn append(
     let base_metadata = meta.to_json();
     let shared_metadata = serde_json::to_string(&base_metadata).map_err(json_err)?;
     let recorded_at = Timestamp::now();
+    let mut keys = personal::Keyring::default();
     let mut recorded = Vec::with_capacity(events.len());
     for (i, event) in events.into_iter().enumerate() {
         let expected = if i == 0 {
@@ -50,18 +52,36 @@ pub(super) fn append(
             true => 1,
             false => app.upcasters().current_version(&event.event_type),
         };
-        // The schema version is Gesta's to record, never the caller's: a claimed
-        // later version would skip upcasters once the type gets some.
-        let metadata = match (&event.metadata, version) {
-            (None, 1) => shared_metadata.clone(),
-            (Some(extra), 1) if !extra.contains_key(SCHEMA_VERSION) => {
-                merged_metadata(&base_metadata, extra)?
-            }
-            (extra, version) => {
+        let personal = personal::fields_of(app.personal_fields(), &event);
+        let sealed = match personal.is_empty() {
+            true => None,
+            false => personal::seal(
+                &mut w.unbuffered(),
+                &mut keys,
+                &id,
+                *next,
+                &event.data,
+                &personal,
+            )?,
+        };
+        // The schema version and the sealed fields are Gesta's to record, never the
+        // caller's: a claimed later version would skip upcasters once the type gets
+        // some, a claimed sealed field would read as null.
+        let reserved = |extra: &serde_json::Map<String, serde_json::Value>| {
+            extra.contains_key(SCHEMA_VERSION) || extra.contains_key(PERSONAL)
+        };
+        let metadata = match (&event.metadata, version, &sealed) {
+            (None, 1, None) => shared_metadata.clone(),
+            (Some(extra), 1, None) if !reserved(extra) => merged_metadata(&base_metadata, extra)?,
+            (extra, version, sealed) => {
                 let mut extra = extra.clone().unwrap_or_default();
                 extra.remove(SCHEMA_VERSION);
+                extra.remove(PERSONAL);
                 if version > 1 {
                     extra.insert(SCHEMA_VERSION.into(), version.into());
+                }
+                if let Some((_, fields)) = sealed {
+                    extra.insert(PERSONAL.into(), fields.clone().into());
                 }
                 merged_metadata(&base_metadata, &extra)?
             }
@@ -79,7 +99,15 @@ pub(super) fn append(
         refuse_nul(&stored)?;
         w.log()
             .set_version(&stored.stream_id, stored.stream_version);
-        w.log().push(stored.clone());
+        // The log gets the sealed data; reducers, the answer and live subscribers the
+        // plaintext.
+        match sealed {
+            Some((data, _)) => w.log().push(RecordedEvent {
+                data,
+                ..stored.clone()
+            }),
+            None => w.log().push(stored.clone()),
+        }
         *next += 1;
         reduce(&mut w.tx(), app, &stored)?;
         recorded.push(stored);

@@ -46,7 +46,7 @@ pub(super) fn lookup(
         (Some(first), Some(last)) => crate::read::read_range(tx, Position(first), Position(last))?,
         _ => Vec::new(),
     };
-    crate::read::upcast_all(upcasters, &mut events)?;
+    crate::read::open_all(tx, upcasters, &mut events)?;
     Ok(Some(CommandOutcome {
         command_id: stored.command_id,
         position: stored.last.map(Position),

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::append::{buffer, current_version, load_versions, reduce};
 use super::batch::Writer;
 use super::write_tx::WriteTx;
-use crate::event::{EventId, RecordedEvent, StreamId};
+use crate::event::{EventId, RecordedEvent, StreamId, personal};
 use crate::{Error, Tx, params};
 
 /// A stored idempotency key and its outcome, as copied between stores.
@@ -29,6 +29,10 @@ pub struct ImportBatch {
     pub events: Vec<RecordedEvent>,
     /// Idempotency keys; keys the target already has are left alone.
     pub keys: Vec<StoredKey>,
+    /// Data subjects' keys (see [`crate::event::personal`]) in the order of their first
+    /// sealed event: each is stored before the event at its first position (or at
+    /// once, if that is before this batch); keys the target has are left alone.
+    pub subject_keys: Vec<crate::event::personal::SubjectKey>,
 }
 
 impl Writer {
@@ -82,6 +86,7 @@ fn import_in(
     streams.dedup();
     load_versions(w, &streams)?;
     let first = crate::read::last_position(&mut w.tx())?.0 + 1;
+    let mut subject_keys = batch.subject_keys.iter().peekable();
     for (expected, event) in (first..).zip(&batch.events) {
         if event.position.0 != expected {
             return Err(Error::ImportMismatch(format!(
@@ -96,11 +101,24 @@ fn import_in(
                 event.id, event.stream_version, event.stream_id
             )));
         }
+        while let Some(key) = subject_keys.next_if(|k| k.first_position <= event.position.0) {
+            personal::import_key(&mut w.tx(), key)?;
+        }
         buffer(w, event.clone())?;
-        if event.event_type == crate::history::reverts::REVERTED && !app.read_models().is_empty() {
+        personal::import_erasure(&mut w.tx(), event)?;
+        if app.read_models().is_empty() {
+            continue;
+        }
+        if event.event_type == crate::history::reverts::REVERTED {
             rewind_for_revert(&mut w.tx(), app, dialect, event.position)?;
         }
-        reduce(&mut w.tx(), app, event)?;
+        // Reducers see events as every read does: decrypted, in the current shape.
+        let mut opened = [event.clone()];
+        crate::read::open_all(&mut w.tx(), app.upcasters(), &mut opened)?;
+        reduce(&mut w.tx(), app, &opened[0])?;
+    }
+    for key in subject_keys {
+        personal::import_key(&mut w.tx(), key)?;
     }
     if let Some(last) = batch.events.last() {
         if !app.read_models().is_empty() {

@@ -49,6 +49,8 @@ pub(crate) enum Work {
     },
     /// A revert: checked, the live read models rewound, one `gesta.reverted` event.
     Revert(crate::history::RevertTarget),
+    /// An erasure: the subject's key deleted, one `gesta.subject_erased` event.
+    Erase(String),
 }
 
 /// One command or append, with the channel its caller waits on.

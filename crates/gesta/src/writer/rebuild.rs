@@ -79,7 +79,7 @@ fn replay(tx: &mut Tx<'_>, app: &App, from: &[Position]) -> Result<u64, Error> {
     let skipped = crate::history::reverts::skipped_at(tx, last)?;
     while after < last {
         let mut page = crate::read::read_log(tx, &LogQuery::after(after).limit(PAGE))?;
-        crate::read::upcast_all(app.upcasters(), &mut page)?;
+        crate::read::open_all(tx, app.upcasters(), &mut page)?;
         let Some(tail) = page.last() else { break };
         after = tail.position;
         for event in page.iter().filter(|e| !skipped.contains(e.position)) {

@@ -105,6 +105,10 @@ impl Writer {
                 )?;
                 (vec![event], None)
             }
+            Work::Erase(subject) => (
+                vec![crate::event::personal::erase(&mut w.tx(), &subject)?],
+                None,
+            ),
         };
         let recorded = append::append(&mut w, &self.app, events, expected, meta, next)?;
         let outcome = CommandOutcome {

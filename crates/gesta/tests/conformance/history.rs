@@ -561,7 +561,7 @@ async fn an_imported_log_keeps_its_reverts(b: TestDb) {
     for events in [log[..split].to_vec(), log[split..].to_vec()] {
         let batch = gesta::ImportBatch {
             events,
-            keys: Vec::new(),
+            ..Default::default()
         };
         target.import(batch).await.unwrap();
     }

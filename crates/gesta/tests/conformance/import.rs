@@ -44,7 +44,7 @@ async fn source(notes: usize) -> Vec<RecordedEvent> {
 fn batch(events: &[RecordedEvent]) -> ImportBatch {
     ImportBatch {
         events: events.to_vec(),
-        keys: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -81,3 +81,14 @@ CREATE TABLE IF NOT EXISTS gesta_api_keys (
     PRIMARY KEY (id),
     INDEX gesta_api_keys_name (name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+-- Personal data (erasure): one encryption key per data subject; erasing a subject
+-- deletes its row, after which its fields in the log read back as null.
+CREATE TABLE IF NOT EXISTS gesta_subject_keys (
+    subject        VARCHAR(200) NOT NULL,
+    key_id         VARCHAR(64)  NOT NULL,
+    secret         VARCHAR(128) NOT NULL,
+    first_position BIGINT       NOT NULL,
+    created_at     BIGINT       NOT NULL,
+    PRIMARY KEY (subject),
+    UNIQUE KEY gesta_subject_keys_id (key_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;

@@ -56,6 +56,10 @@ impl SqliteConnection {
             .map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(map_err)?;
+        // Deleted and overwritten content is zeroed, not left in free space: after an
+        // erasure no byte of the file holds the subject's data (see event::personal).
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(map_err)?;
         let deadline = Arc::new(AtomicU64::new(0));
         let epoch = Instant::now();
         let watched = Arc::clone(&deadline);

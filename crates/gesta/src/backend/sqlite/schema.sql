@@ -62,3 +62,12 @@ CREATE TABLE IF NOT EXISTS gesta_api_keys (
     revoked_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS gesta_api_keys_name ON gesta_api_keys (name);
+-- Personal data (erasure): one encryption key per data subject; erasing a subject
+-- deletes its row, after which its fields in the log read back as null.
+CREATE TABLE IF NOT EXISTS gesta_subject_keys (
+    subject        TEXT    PRIMARY KEY,
+    key_id         TEXT    NOT NULL UNIQUE,
+    secret         TEXT    NOT NULL,
+    first_position INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL
+) WITHOUT ROWID;
