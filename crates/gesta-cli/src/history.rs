@@ -209,6 +209,38 @@ pub(crate) async fn revert(args: RevertArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Arguments of `gesta erase`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct EraseArgs {
+    #[command(flatten)]
+    server: Server,
+    /// The data subject whose personal data is forgotten (by default a personal
+    /// field's subject is its event's stream, e.g. `account-42`).
+    #[arg(long)]
+    subject: String,
+}
+
+/// `gesta erase --subject S`: deletes the subject's key and records
+/// `gesta.subject_erased` (through `POST /admin/erase`).
+pub(crate) async fn erase(args: EraseArgs) -> anyhow::Result<()> {
+    let answer = args
+        .server
+        .post("/admin/erase", &json!({ "subject": args.subject }))
+        .await?;
+    if !args.server.print_json(&answer)? {
+        let had = if answer["key_found"] == true {
+            "its personal data now reads as null"
+        } else {
+            "it had no personal data"
+        };
+        println!(
+            "erased {} at position {} (command {}): {had}",
+            args.subject, answer["position"], answer["command_id"]
+        );
+    }
+    Ok(())
+}
+
 /// Arguments of `gesta read-models`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReadModelsArgs {

@@ -14,7 +14,8 @@
 //!   list --db URL`, `gesta keys revoke --db URL --name NAME`: API keys.
 //! - History, through a running server's admin API (`--server URL`): `gesta snapshots
 //!   list|create`, `gesta diff --from P1 --to P2 [--table T]`, `gesta revert
-//!   COMMAND_ID | --to P`, `gesta read-models list|rebuild NAME`.
+//!   COMMAND_ID | --to P`, `gesta read-models list|rebuild NAME`, `gesta erase
+//!   --subject S`.
 
 mod copy;
 mod events;
@@ -57,6 +58,8 @@ enum Command {
     Diff(history::DiffArgs),
     /// Revert a command, or every command after a position (via a running server).
     Revert(history::RevertArgs),
+    /// Forget a data subject's personal data (via a running server).
+    Erase(history::EraseArgs),
     /// API keys of a store: add (prints the key once), list, revoke.
     Keys(keys::Args),
     /// Inline read models (via a running server): list, rebuild in the background.
@@ -85,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             Command::Snapshots(args) => history::snapshots(args).await,
             Command::Diff(args) => history::diff(args).await,
             Command::Revert(args) => history::revert(args).await,
+            Command::Erase(args) => history::erase(args).await,
             Command::ReadModels(args) => history::read_models(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Serve(args) => serve::run(*args).await,

@@ -118,3 +118,49 @@ async fn snapshots_diff_revert_and_rebuild_from_the_command_line() {
     .await;
     assert!(!ok && err.contains("cannot reach"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn erase_forgets_an_owner_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, store, _stop) = server(&dir).await;
+    use gesta_bank::commands::OpenAccount;
+    store
+        .dispatch(OpenAccount {
+            account_id: "e".into(),
+            owner: "Erin Q. Forgettable".into(),
+        })
+        .await
+        .unwrap();
+
+    let (ok, out, err) = run(args(&["erase", "--subject", "account-e"], &base)).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("erased account-e") && out.contains("now reads as null"),
+        "{out}"
+    );
+    let owner: String = store
+        .query(
+            "SELECT owner FROM accounts WHERE id = 'e'",
+            gesta::params! {},
+        )
+        .await
+        .unwrap()[0]
+        .get("owner")
+        .unwrap();
+    assert_eq!(owner, gesta_bank::accounts::ERASED_OWNER);
+    let stream = gesta::event::StreamId::new("account-e").unwrap();
+    let events = store
+        .read_stream(&stream, gesta::event::StreamVersion(0), 10)
+        .await
+        .unwrap();
+    let opened: Value = serde_json::from_str(events[0].data.get()).unwrap();
+    assert_eq!(opened["owner"], Value::Null);
+
+    // Erasing again finds no key; a subject is required.
+    let (ok, out, err) = run(args(&["erase", "--subject", "account-e", "--json"], &base)).await;
+    assert!(ok, "{err}");
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["key_found"], false);
+    let (ok, _, err) = run(args(&["erase"], &base)).await;
+    assert!(!ok && err.contains("--subject"), "{err}");
+}

@@ -177,6 +177,7 @@ impl Api {
             .merge(routes::reactors::routes())
             .merge(routes::projections::routes())
             .merge(routes::history::routes())
+            .merge(routes::erase::routes())
             .merge(routes::read_models::routes())
             .route("/healthz", get(routes::health::health))
             .route("/metrics", get(routes::metrics::metrics))

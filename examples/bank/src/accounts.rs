@@ -3,7 +3,7 @@
 use gesta::event::RecordedEvent;
 use gesta::{HandlerError, Migration, ReadModel, Tx, params};
 
-use crate::commands::{Deposit, OpenAccount, Transfer, Withdraw};
+use crate::commands::{Deposit, Transfer, Withdraw};
 
 /// Creates the `accounts` table (same SQL on every backend). `IF NOT EXISTS` because
 /// MySQL/MariaDB commit DDL at once: a crash between the table and the record of the
@@ -32,6 +32,16 @@ pub fn balance(tx: &mut Tx<'_>, id: &str) -> Result<Option<u64>, gesta::sql::Sql
     )
 }
 
+/// The owner of an account whose owner was erased.
+pub const ERASED_OWNER: &str = "(erased)";
+
+/// `AccountOpened` as the log holds it: the owner is `null` once erased.
+#[derive(serde::Deserialize)]
+struct Opened {
+    account_id: String,
+    owner: Option<String>,
+}
+
 const ADD: &str = "UPDATE accounts SET balance = balance + :amount WHERE id = :id";
 const SUBTRACT: &str = "UPDATE accounts SET balance = balance - :amount WHERE id = :id";
 
@@ -39,11 +49,21 @@ const SUBTRACT: &str = "UPDATE accounts SET balance = balance - :amount WHERE id
 pub fn reduce(tx: &mut Tx<'_>, event: &RecordedEvent) -> Result<(), HandlerError> {
     match event.event_type.as_str() {
         "AccountOpened" => {
-            let e: OpenAccount = event.data_as()?;
+            let e: Opened = event.data_as()?;
+            let owner = e.owner.unwrap_or_else(|| ERASED_OWNER.to_owned());
             tx.execute(
                 "INSERT INTO accounts (id, owner, balance) VALUES (:id, :owner, 0)",
-                &params! { "id" => e.account_id, "owner" => e.owner },
+                &params! { "id" => e.account_id, "owner" => owner },
             )?;
+        }
+        // The owner asked to be forgotten: the account stays, its owner is anonymized.
+        gesta::event::personal::SUBJECT_ERASED => {
+            if let Some(id) = event.stream_id.as_str().strip_prefix("account-") {
+                tx.execute(
+                    "UPDATE accounts SET owner = :erased WHERE id = :id",
+                    &params! { "erased" => ERASED_OWNER, "id" => id },
+                )?;
+            }
         }
         "Deposited" => {
             let e: Deposit = event.data_as()?;

@@ -23,5 +23,8 @@ pub fn app() -> App {
         .command(commands::deposit)
         .command(commands::withdraw)
         .command(commands::transfer)
+        // The owner's name is personal data of the account: stored encrypted with the
+        // account stream's key, gone once `POST /admin/erase {"subject": "account-ID"}`.
+        .personal("AccountOpened", "owner")
         .read_model(accounts::read_model())
 }

@@ -15,8 +15,6 @@ use gesta::backend::DbUrl;
 use gesta::event::RecordedEvent;
 use gesta::reactor::{BoxError, Reactor, ReactorOptions};
 
-use crate::commands::OpenAccount;
-
 /// The reactor's name (its checkpoint is `reactor:welcome-email`).
 pub const NAME: &str = "welcome-email";
 
@@ -34,8 +32,13 @@ pub fn reactor(outbox: PathBuf) -> Reactor {
 
 /// Appends the welcome line for `event` and waits until it is on disk.
 async fn send(outbox: &Path, event: &RecordedEvent) -> Result<(), BoxError> {
-    let opened: OpenAccount = event.data_as()?;
-    let line = format!("{} {} {}\n", event.id, opened.account_id, opened.owner);
+    let opened: serde_json::Value = event.data_as()?;
+    // An owner erased before the email went out gets none.
+    let (Some(account), Some(owner)) = (opened["account_id"].as_str(), opened["owner"].as_str())
+    else {
+        return Ok(());
+    };
+    let line = format!("{} {account} {owner}\n", event.id);
     let outbox = outbox.to_owned();
     tokio::task::spawn_blocking(move || append_line(&outbox, &line)).await??;
     Ok(())

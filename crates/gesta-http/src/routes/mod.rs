@@ -1,6 +1,7 @@
 //! One module per group of routes.
 
 pub(crate) mod commands;
+pub(crate) mod erase;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod history;

@@ -31,6 +31,7 @@ use super::ApiState;
         super::history::take_snapshot,
         super::history::diff,
         super::history::revert,
+        super::erase::erase,
         super::read_models::list,
         super::read_models::one,
         super::read_models::rebuild,

@@ -6,7 +6,7 @@ use std::future::Future;
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use gesta::{CommandOutcome, Context};
+use gesta::Context;
 use serde::Serialize;
 
 use crate::auth::Access;
@@ -24,9 +24,10 @@ pub(crate) fn context(headers: &HeaderMap, access: &Access) -> Result<Context, P
 }
 
 /// Runs `write` on its own task, so a client that disconnects never cancels it.
-pub(crate) async fn detached<F>(write: F) -> Result<CommandOutcome, Problem>
+pub(crate) async fn detached<F, T>(write: F) -> Result<T, Problem>
 where
-    F: Future<Output = Result<CommandOutcome, gesta::Error>> + Send + 'static,
+    F: Future<Output = Result<T, gesta::Error>> + Send + 'static,
+    T: Send + 'static,
 {
     let joined = tokio::spawn(write).await.map_err(|e| {
         Problem::from(gesta::Error::Internal(format!(

@@ -4,6 +4,7 @@
 mod bad_input;
 mod bank;
 mod commands;
+mod erasure;
 mod events;
 mod history;
 mod operations;
