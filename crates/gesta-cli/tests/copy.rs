@@ -134,16 +134,23 @@ async fn an_interrupted_copy_resumes_where_the_target_ends() {
     let dir = tempfile::tempdir().unwrap();
     let (from, to) = (sqlite_url(&dir, "from.db"), sqlite_url(&dir, "to.db"));
     let source = source(&from).await;
+    // What an interrupted copy left: the first 45 events as stored (owners sealed)
+    // and the keys that sealed them.
     let prefix = source
-        .read_all(LogQuery::after(Position(0)).limit(45))
+        .read_stored(LogQuery::after(Position(0)).limit(45))
         .await
         .unwrap();
+    let subject_keys = source
+        .subject_keys_between(Position(0), Position(45))
+        .await
+        .unwrap();
+    assert!(!subject_keys.is_empty());
     let partial = Store::open(&to, gesta::App::new("partial")).await.unwrap();
     partial
         .import(ImportBatch {
             events: prefix,
             keys: Vec::new(),
-            subject_keys: Vec::new(),
+            subject_keys,
         })
         .await
         .unwrap();

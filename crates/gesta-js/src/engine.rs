@@ -34,6 +34,8 @@ pub(crate) struct Script {
     pub(crate) source: String,
     /// The collections, by name.
     pub(crate) collections: HashMap<String, Collection>,
+    /// The `x-personal` fields per event type.
+    pub(crate) personal: HashMap<String, Vec<String>>,
     pub(crate) limits: Limits,
 }
 

@@ -12,6 +12,13 @@
 //! history, reactors) applies unchanged. The same reducers run in the browser over
 //! plain state (`@gesta/client`, in `clients/js`).
 //!
+//! Optional: `upcasters` (`{"Type@N": (data) => data}`, see [`gesta::App::upcaster`])
+//! and `events` (`{Type: {schema}}`): a top-level property of an event schema marked
+//! `"x-personal": true` is personal data, stored encrypted under the key of the
+//! event's data subject — its stream, or the `data_subject` a handler gives the event
+//! — and read as `null` once `POST /admin/erase` forgot that subject (see
+//! [`gesta::event::personal`]). The mark anywhere else is an error at load.
+//!
 //! ```
 //! let source = r#"
 //!   export default {
@@ -113,6 +120,17 @@ struct Described {
     reducers: HashMap<String, String>,
     #[serde(default)]
     upcasters: Vec<UpcasterDecl>,
+    /// `"x-personal": true` properties of `events: {Type: {schema}}`.
+    #[serde(default)]
+    personal: Vec<PersonalDecl>,
+}
+
+/// A top-level property of an event type marked `"x-personal": true`.
+#[derive(Debug, Deserialize)]
+struct PersonalDecl {
+    #[serde(rename = "type")]
+    event_type: String,
+    field: String,
 }
 
 /// `upcasters: {"Type@N": fn}`: a step from version N of Type.
@@ -134,6 +152,8 @@ struct HandlerEvent {
     data: Option<gesta::event::Json>,
     metadata: Option<serde_json::Map<String, Json>>,
     expected_version: Option<ExpectedVersion>,
+    /// Whose personal data its `x-personal` fields are (default: the stream's).
+    data_subject: Option<String>,
 }
 
 /// A loaded JavaScript app.
@@ -166,6 +186,7 @@ impl JsApp {
             file: file.to_owned(),
             source: source.to_owned(),
             collections: HashMap::new(),
+            personal: HashMap::new(),
             limits,
         };
         let described: Described = serde_json::from_str(&engine::describe(&script)?)
@@ -179,8 +200,18 @@ impl JsApp {
             .iter()
             .map(|c| (c.name.clone(), c.clone()))
             .collect();
+        for declared in &described.personal {
+            script
+                .personal
+                .entry(declared.event_type.clone())
+                .or_default()
+                .push(declared.field.clone());
+        }
         let script = Arc::new(script);
         let mut app = App::new(described.name.clone());
+        for declared in described.personal {
+            app = app.personal(declared.event_type, declared.field);
+        }
         for collection in &collections {
             app = app.migration(migration(collection));
         }
@@ -315,7 +346,7 @@ fn handle(
             for (i, event) in answer.events.unwrap_or_default().iter().enumerate() {
                 events.push(serde_json::from_str(&event.to_string()).map_err(|e| {
                     HandlerError::Failed(format!(
-                        "{command}.handle returned a bad event [{i}]: {e} (an event is {{stream, type, data, metadata?, expected_version?}})"
+                        "{command}.handle returned a bad event [{i}]: {e} (an event is {{stream, type, data, metadata?, expected_version?, data_subject?}})"
                     ))
                 })?);
             }
@@ -345,6 +376,11 @@ fn handle(
         new.metadata = event.metadata;
         if let Some(expected) = event.expected_version {
             new = new.expect_version(expected);
+        }
+        if let Some(subject) = event.data_subject {
+            for field in script.personal.get(&event.event_type).into_iter().flatten() {
+                new = new.personal_of(field, &subject);
+            }
         }
         events.push(new);
     }

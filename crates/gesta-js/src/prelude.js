@@ -106,12 +106,37 @@
     return found;
   };
 
+  // Personal data is marked only on an event schema's top-level properties: anywhere
+  // else the mark would be silently ignored and the data stored in the clear, so it fails.
+  const misplacedPersonal = (schema, path, topLevelOk) => {
+    const walk = (node, at) => {
+      if (node === null || typeof node !== "object") return;
+      for (const [k, v] of Object.entries(node)) {
+        if (k === "x-personal") {
+          fail(`${at}.x-personal: personal data is marked on a top-level property of an event schema (events.Type.schema.properties.field), where it is encrypted; here it would be ignored`);
+        }
+        walk(v, `${at}.${k}`);
+      }
+    };
+    if (schema === null || typeof schema !== "object") return;
+    for (const [k, v] of Object.entries(schema)) {
+      if (k !== "properties" || !topLevelOk || v === null || typeof v !== "object") {
+        walk({ [k]: v }, path);
+        continue;
+      }
+      for (const [field, property] of Object.entries(v)) {
+        const { "x-personal": _, ...rest } = property ?? {};
+        walk(rest, `${path}.properties.${field}`);
+      }
+    }
+  };
+
   // Checks the module's shape and answers what the server needs to know about it.
   globalThis.__gesta_install = (module) => {
     if (module === null || typeof module !== "object") fail("the module's default export must be an object");
     const name = module.name;
     if (typeof name !== "string" || !NAME.test(name)) fail("name: a lowercase identifier such as \"library\"");
-    const described = { name, collections: {}, commands: {}, reducers: {}, upcasters: [] };
+    const described = { name, collections: {}, commands: {}, reducers: {}, upcasters: [], personal: [] };
     for (const [cname, def] of Object.entries(module.collections ?? {})) {
       if (!NAME.test(cname) || cname.startsWith("gesta")) fail(`collections.${cname}: a lowercase identifier not starting with "gesta"`);
       if (def === null || typeof def !== "object") fail(`collections.${cname}: an object with key and columns`);
@@ -139,6 +164,23 @@
       if (!(cname in collections)) fail(`reducers.${cname}: there is no collection ${cname}`);
       if (typeof reducer !== "function") fail(`reducers.${cname}: a function (collection, event) => collection`);
       described.reducers[cname] = String(reducer);
+    }
+    // `events: {Type: {schema}}`: the events' shapes; a top-level property marked
+    // `"x-personal": true` is personal data of the event's data subject, stored encrypted.
+    for (const [etype, def] of Object.entries(module.events ?? {})) {
+      if (!/^.{1,200}$/s.test(etype) || etype.startsWith("gesta.")) fail(`events.${etype}: an event type of 1 to 200 characters not starting with "gesta."`);
+      const schema = def?.schema;
+      if (def === null || typeof def !== "object" || schema === null || typeof schema !== "object") fail(`events.${etype}: an object with a schema (a JSON Schema object)`);
+      for (const [field, property] of Object.entries(schema.properties ?? {})) {
+        const marked = property?.["x-personal"];
+        if (marked === undefined || marked === false) continue;
+        if (marked !== true) fail(`events.${etype}.schema.properties.${field}.x-personal: true or false`);
+        described.personal.push({ type: etype, field });
+      }
+      misplacedPersonal(schema, `events.${etype}.schema`, true);
+    }
+    for (const [cname, handler] of Object.entries(module.commands ?? {})) {
+      misplacedPersonal(handler.schema, `commands.${cname}.schema`, false);
     }
     for (const [key, upcaster] of Object.entries(module.upcasters ?? {})) {
       const match = /^(.{1,200})@([1-9][0-9]{0,8})$/.exec(key);

@@ -519,3 +519,139 @@ fn upcasters_are_declared_as_type_at_version() {
         assert!(err.contains(expect), "{source}: {err}");
     }
 }
+
+/// A clinic: patients' names are personal data of the patient's stream, a visit's
+/// note belongs to the patient although the visit is written on the day's stream.
+const CLINIC: &str = r#"
+export default {
+  name: "clinic",
+  collections: { patients: { key: "id", columns: { id: "text", name: "text", visits: "integer" } } },
+  events: {
+    PatientRegistered: { schema: { type: "object", properties: { id: { type: "string" }, name: { type: "string", "x-personal": true } } } },
+    VisitBooked: { schema: { type: "object", properties: { id: { type: "string" }, note: { type: "string", "x-personal": true }, day: { type: "string", "x-personal": false } } } },
+  },
+  commands: {
+    Register: {
+      schema: { type: "object", required: ["id", "name"], properties: { id: { type: "string" }, name: { type: "string" } } },
+      handle: (cmd) => [{ stream: `patient-${cmd.id}`, type: "PatientRegistered", data: cmd }],
+    },
+    Book: {
+      schema: { type: "object", required: ["id", "note", "day"] },
+      handle: (cmd) => [{ stream: `day-${cmd.day}`, type: "VisitBooked", data: cmd, data_subject: `patient-${cmd.id}` }],
+    },
+  },
+  reducers: {
+    patients(patients, e) {
+      switch (e.type) {
+        case "PatientRegistered": return patients.insert({ id: e.data.id, name: e.data.name, visits: 0 });
+        case "VisitBooked": return patients.update(e.data.id, (p) => ({ ...p, visits: p.visits + 1 }));
+        case "gesta.subject_erased": {
+          const id = e.data.subject.replace(/^patient-/, "");
+          return patients.get(id) ? patients.update(id, (p) => ({ ...p, name: null })) : patients;
+        }
+        default: return patients;
+      }
+    },
+  },
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_personal_fields_are_sealed_and_forgotten() {
+    each_backend(|db| async move {
+        let app = JsApp::from_source("clinic.mjs", CLINIC, limits()).unwrap();
+        let store = open(&db, &app).await;
+        let name = "Zebulon Quaintrelle";
+        run(&store, "Register", json!({"id": "p1", "name": name}))
+            .await
+            .unwrap();
+        run(&store, "Register", json!({"id": "p2", "name": "Ada"}))
+            .await
+            .unwrap();
+        run(
+            &store,
+            "Book",
+            json!({"id": "p1", "note": "Quaintrelle: knee", "day": "d1"}),
+        )
+        .await
+        .unwrap();
+
+        let all = gesta::LogQuery::after(gesta::event::Position(0)).limit(100);
+        let stored = store.read_stored(all.clone()).await.unwrap();
+        for event in &stored {
+            assert!(
+                !event.data.get().contains("Quaintrelle"),
+                "stored in the clear: {}",
+                event.data.get()
+            );
+        }
+        let visit: Value = serde_json::from_str(stored[2].data.get()).unwrap();
+        assert_eq!(visit["day"], "d1", "not marked: stored as it is");
+        assert!(visit["note"].is_string(), "sealed: {visit}");
+        let read = store.read_all(all.clone()).await.unwrap();
+        let data: Vec<Value> = read.iter().map(|e| e.data.parse().unwrap()).collect();
+        assert_eq!(data[0]["name"], name);
+        assert_eq!(data[2]["note"], "Quaintrelle: knee");
+
+        let erased = store.erase("patient-p1", Context::default()).await.unwrap();
+        assert!(erased.key_found);
+        let read = store.read_all(all).await.unwrap();
+        let data: Vec<Value> = read.iter().map(|e| e.data.parse().unwrap()).collect();
+        assert_eq!(data[0]["name"], Value::Null);
+        assert_eq!(data[1]["name"], "Ada", "another subject keeps its data");
+        assert_eq!(
+            data[2]["note"],
+            Value::Null,
+            "the visit's note was the patient's"
+        );
+        assert_eq!(data[2]["day"], "d1");
+        assert_eq!(read[3].event_type, "gesta.subject_erased");
+        let patients = rows(&store, "SELECT id, name, visits FROM patients ORDER BY id").await;
+        assert_eq!(
+            patients,
+            [
+                vec![
+                    gesta::sql::Value::Text("p1".into()),
+                    gesta::sql::Value::Null,
+                    gesta::sql::Value::Integer(1)
+                ],
+                vec![
+                    gesta::sql::Value::Text("p2".into()),
+                    gesta::sql::Value::Text("Ada".into()),
+                    gesta::sql::Value::Integer(0)
+                ],
+            ]
+        );
+    })
+    .await;
+}
+
+#[test]
+fn x_personal_is_refused_where_it_would_be_ignored() {
+    for (module, expect) in [
+        (
+            "commands: { C: { schema: { properties: { n: { type: 'string', 'x-personal': true } } }, handle: () => [] } }",
+            "commands.C.schema.properties.n.x-personal",
+        ),
+        (
+            "events: { E: { schema: { properties: { a: { type: 'object', properties: { n: { 'x-personal': true } } } } } } }",
+            "events.E.schema.properties.a.properties.n.x-personal",
+        ),
+        (
+            "events: { E: { schema: { properties: { n: { 'x-personal': 'yes' } } } } }",
+            "true or false",
+        ),
+        ("events: { E: {} }", "events.E: an object with a schema"),
+        (
+            "events: { 'gesta.subject_erased': { schema: {} } }",
+            "not starting with \"gesta.\"",
+        ),
+    ] {
+        let source = format!("export default {{ name: 'x', {module} }};");
+        let err = match JsApp::from_source("app.mjs", &source, limits_fast()) {
+            Ok(_) => panic!("{source}: loaded"),
+            Err(err) => err.to_string(),
+        };
+        assert!(err.contains(expect), "{source}: {err}");
+    }
+}

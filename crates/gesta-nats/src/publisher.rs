@@ -41,7 +41,15 @@ impl Publisher {
         let context = self.jetstream().await?;
         let subject =
             subject::for_event(&self.prefix, event.stream_id.category(), &event.event_type);
-        let body = event.to_cloudevent().to_json().into_bytes();
+        // A JetStream stream keeps what it is given, beyond the reach of an erasure:
+        // personal fields go out as null (consumers read them from the store's API).
+        let redacted = gesta::event::personal::redacted(event);
+        let body = redacted
+            .as_ref()
+            .unwrap_or(event)
+            .to_cloudevent()
+            .to_json()
+            .into_bytes();
         let mut headers = HeaderMap::new();
         headers.insert(
             async_nats::header::NATS_MESSAGE_ID,

@@ -16,6 +16,7 @@ use crate::nats::TestStream;
 on_every_backend!(
     events_arrive_in_order_with_subjects_and_cloudevents_bodies,
     the_filter_limits_what_is_published,
+    personal_fields_are_published_as_null,
 );
 
 /// Checkpoints often, so a test sees the fan-out catch up within milliseconds.
@@ -62,5 +63,43 @@ async fn the_filter_limits_what_is_published(db: Database) {
             .iter()
             .all(|m| m.subject.ends_with(".account.Opened"))
     );
+    store.stop_reactors().await;
+}
+
+/// A durable stream is beyond an erasure's reach: personal data never goes there.
+async fn personal_fields_are_published_as_null(db: Database) {
+    let Some(nats) = TestStream::new(&db).await else {
+        return;
+    };
+    let fan = fanout(nats.config().options(fast()));
+    let app = gesta::App::new("fanout").personal("Opened", "owner");
+    let store = gesta::Store::builder(app)
+        .url(db.url())
+        .reactor(fan)
+        .open()
+        .await
+        .unwrap();
+    let opened = gesta::event::NewEvent::new(
+        "account-1",
+        "Opened",
+        &serde_json::json!({"id": 1, "owner": "Ottoline Pemberton"}),
+    )
+    .unwrap()
+    .personal_of("note", "someone-else");
+    let request = gesta::AppendRequest {
+        stream_id: gesta::event::StreamId::new("account-1").unwrap(),
+        expected: gesta::ExpectedVersion::Any,
+        events: vec![opened],
+    };
+    store
+        .append(request, gesta::Context::default())
+        .await
+        .unwrap();
+
+    nats.wait_for_messages(1).await;
+    let message = &nats.messages().await[0];
+    let body: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(body["data"], serde_json::json!({"id": 1, "owner": null}));
+    assert_eq!(body["type"], "Opened");
     store.stop_reactors().await;
 }

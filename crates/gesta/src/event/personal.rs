@@ -326,6 +326,41 @@ fn sealed_fields(metadata: &Json) -> Option<BTreeMap<String, String>> {
         .filter(|p| !p.is_empty())
 }
 
+/// A copy of `event` with its personal fields (those its metadata names as sealed) set
+/// to `null`, or `None` when it has none: for sending events where an erasure cannot
+/// follow them, such as a broker's durable stream.
+///
+/// ```
+/// use gesta::event::{personal, EventId, Json, Position, RecordedEvent, StreamId, StreamVersion, Timestamp};
+/// let event = RecordedEvent {
+///     position: Position(1),
+///     stream_id: StreamId::new("account-1").unwrap(),
+///     stream_version: StreamVersion(1),
+///     id: EventId::new_v7(),
+///     event_type: "AccountOpened".into(),
+///     data: Json::from_value(&serde_json::json!({"owner": "Ada", "id": "1"})).unwrap(),
+///     metadata: Json::from_value(&serde_json::json!({"personal": {"owner": "k1"}})).unwrap(),
+///     recorded_at: Timestamp::now(),
+/// };
+/// let shown = personal::redacted(&event).unwrap();
+/// assert_eq!(shown.data.get(), r#"{"id":"1","owner":null}"#);
+/// ```
+pub fn redacted(event: &RecordedEvent) -> Option<RecordedEvent> {
+    let fields = sealed_fields(&event.metadata)?;
+    let mut value: Value = event.data.parse().ok()?;
+    let object = value.as_object_mut()?;
+    for field in fields.keys() {
+        if let Some(slot) = object.get_mut(field) {
+            *slot = Value::Null;
+        }
+    }
+    let data = Json::from_value(&value).ok()?;
+    Some(RecordedEvent {
+        data,
+        ..event.clone()
+    })
+}
+
 /// Decrypts the sealed fields of `events` with the keys in the store; a field whose
 /// key is gone (erased) reads as `null`. Runs inside the read's transaction.
 pub(crate) fn open_all(tx: &mut Tx<'_>, events: &mut [RecordedEvent]) -> Result<(), Error> {
