@@ -3,6 +3,7 @@
 //! - `gesta events --db URL [--after P] [--limit N] [--type T]... [--stream S]... [--category C]... [--follow] [--json]`
 //! - `gesta stats --db URL [--json]`
 //! - `gesta copy --from URL --to URL`
+//! - `gesta archive --db URL --to DEST (--before P | --older-than 90d | --keep N)`
 //! - `gesta reactors list|retry|skip --db URL [--reactor NAME] [--position P | --all]`
 //! - `gesta projections list --db URL [--json]`
 //! - `gesta projections rebuild --db URL --projection NAME`: records a rebuild request
@@ -17,6 +18,7 @@
 //!   COMMAND_ID | --to P`, `gesta read-models list|rebuild NAME`, `gesta erase
 //!   --subject S`.
 
+mod archive;
 mod copy;
 mod events;
 mod history;
@@ -48,6 +50,9 @@ enum Command {
     /// Copy a whole store (log, streams, idempotency keys) to another database,
     /// resuming an interrupted copy, and verify counts and a checksum.
     Copy(copy::Args),
+    /// Move the oldest events to an archive of segment files (file:// or s3://); reads
+    /// still see them.
+    Archive(archive::Args),
     /// Reactors' checkpoints and lag; list, retry or skip their parked events.
     Reactors(reactors::Args),
     /// Async projections' checkpoints and lag; request a rebuild.
@@ -83,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             Command::Events(args) => events::run(args).await,
             Command::Stats(args) => stats::run(args).await,
             Command::Copy(args) => copy::run(args).await,
+            Command::Archive(args) => archive::run(args).await,
             Command::Reactors(args) => reactors::run(args).await,
             Command::Projections(args) => projections::run(args).await,
             Command::Snapshots(args) => history::snapshots(args).await,

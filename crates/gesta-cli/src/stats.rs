@@ -18,6 +18,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("events:           {}", stats.events);
+    if let Some(archive) = &stats.archive {
+        println!("  live:           {}", stats.live_events);
+        println!(
+            "  archived:       {} in {} segments, {} bytes ({archive})",
+            stats.archived_events, stats.archived_segments, stats.archived_bytes
+        );
+    }
     println!("streams:          {}", stats.streams);
     println!(
         "positions:        {}..={}",

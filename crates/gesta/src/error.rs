@@ -126,6 +126,9 @@ pub enum Error {
         /// The database error.
         source: SqlError,
     },
+    /// The archive could not be read or written (`file://` or `s3://`).
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     /// The database failed (HTTP 500; 503 when busy).
     #[error("database error: {0}")]
     Database(#[from] SqlError),

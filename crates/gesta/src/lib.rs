@@ -66,6 +66,7 @@
 //! ```
 
 mod app;
+pub mod archive;
 pub mod backend;
 mod checkpoint;
 pub mod command;

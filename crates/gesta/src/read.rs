@@ -260,15 +260,22 @@ fn scan_log_until(
     until: Option<Position>,
     each: &mut dyn FnMut(RecordedEvent),
 ) -> Result<(), SqlError> {
+    // Positions up to the archive's watermark come from its segments, the rest from
+    // the live table (read in the same transaction: see `archive::read`).
+    let (given, archived_to) = crate::archive::read::scan(tx, query, until, each)?;
+    if given >= query.limit {
+        return Ok(());
+    }
+    let limit = query.limit - given;
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE position > :after");
-    let mut params = Params::new().with("after", query.after.0);
+    let mut params = Params::new().with("after", query.after.0.max(archived_to));
     if let Some(until) = until {
         sql.push_str(" AND position <= :until");
         params.push("until", until.0);
     }
     push_filters(&mut sql, &mut params, query);
     sql.push_str(" ORDER BY position LIMIT :limit");
-    let params = params.with("limit", query.limit as u64);
+    let params = params.with("limit", limit as u64);
     tx.for_each(&sql, &params, &mut |row| {
         each(decode(row)?);
         Ok(())
@@ -425,7 +432,20 @@ pub(crate) fn read_stream(
         events.push(decode(row)?);
         Ok(())
     })?;
-    Ok(events)
+    // Starting below the stream's first live version: the rest was archived.
+    let first_live = events.first().map(|e| e.stream_version.0);
+    if first_live.is_some_and(|v| v <= from_version.0.max(1)) || limit == 0 {
+        return Ok(events);
+    }
+    let mut archived = crate::archive::read::stream(tx, stream, from_version, limit)?;
+    if archived.is_empty() {
+        return Ok(events);
+    }
+    let below = first_live.unwrap_or(u64::MAX);
+    archived.retain(|e| e.stream_version.0 < below);
+    archived.extend(events);
+    archived.truncate(limit);
+    Ok(archived)
 }
 
 /// Reads the events with positions `first..=last`.

@@ -87,6 +87,13 @@ pub(crate) async fn query(
     let request: QueryRequest =
         serde_json::from_slice(&body).map_err(|e| Problem::invalid(None, format!("body: {e}")))?;
     let as_of = request.as_of.as_ref().map(json_as_of).transpose()?;
+    // No backend takes a NUL in statement text (PostgreSQL not in text values either).
+    if request.sql.contains('\0') {
+        return Err(Problem::invalid(
+            Some("sql".into()),
+            "contains a NUL character",
+        ));
+    }
     let mut params = Params::new();
     for (name, value) in request.params {
         params.push(name.clone(), json_param(&name, value)?);
@@ -158,6 +165,12 @@ fn json_param(name: &str, value: JsonValue) -> Result<Value, Problem> {
                 }
             },
         },
+        JsonValue::String(s) if s.contains('\0') => {
+            return Err(Problem::invalid(
+                Some(format!("params.{name}")),
+                "contains a NUL character",
+            ));
+        }
         JsonValue::String(s) => Value::Text(s),
         _ => {
             return Err(Problem::invalid(

@@ -356,7 +356,12 @@ fn resolve(tx: &mut Tx<'_>, as_of: AsOf, head: Position) -> Result<Position, Err
                 "SELECT MAX(position) FROM events WHERE recorded_at <= :t",
                 &params! { "t" => t.0 },
             )?;
-            Ok(Position(last.flatten().unwrap_or(0).min(head.0)))
+            let last = match last.flatten() {
+                Some(found) => Some(found),
+                // Older than every live event: the archive may know.
+                None => crate::archive::read::position_at(tx, t.0)?,
+            };
+            Ok(Position(last.unwrap_or(0).min(head.0)))
         }
     }
 }

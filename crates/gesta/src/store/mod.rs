@@ -30,6 +30,7 @@ use crate::projection::{self, Projection};
 use crate::reactor::{Reactor, Registry};
 use crate::read::LogQuery;
 use crate::sql::{Params, Row};
+use crate::tx::Session;
 use crate::writer::{self, ImportBatch, Job, StoredKey, Unit, UnitMeta, Work, WriterConfig};
 use crate::{Context, Error, ExpectedVersion};
 use readers::Readers;
@@ -521,6 +522,22 @@ impl Store {
     pub async fn query(&self, sql: &str, params: Params) -> Result<Vec<Row>, Error> {
         let sql = sql.to_owned();
         self.read(move |tx| Ok(tx.query(&sql, &params)?)).await
+    }
+
+    /// Runs `work` in a write transaction on the writer (serialized with commands and,
+    /// through the dialect's write lock, with writers in other processes).
+    pub(crate) async fn on_writer<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut crate::Tx<'_>) -> Result<T, Error> + Send + 'static,
+    {
+        let begin = self.inner.backend.dialect().begin;
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let job = Job::OnConnection(Box::new(move |session: &mut Session| {
+            let _ = reply.send(session.transaction(begin, work));
+        }));
+        self.inner.jobs.send(job).await.map_err(|_| Error::Closed)?;
+        result.await.map_err(|_| Error::Closed)?
     }
 
     /// Runs `read` in a read transaction on a reader connection.

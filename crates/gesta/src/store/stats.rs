@@ -29,8 +29,18 @@ pub struct Stats {
     pub last_position: u64,
     /// Stored idempotency keys.
     pub idempotency_keys: u64,
-    /// Events per type, most frequent first.
+    /// Events per type (live and archived), most frequent first.
     pub types: Vec<TypeCount>,
+    /// Events in the live table.
+    pub live_events: u64,
+    /// Events moved to the archive (see [`crate::archive`]).
+    pub archived_events: u64,
+    /// Segment files in the archive.
+    pub archived_segments: u64,
+    /// Compressed bytes of the archive's segments.
+    pub archived_bytes: u64,
+    /// The archive's location, if the store has one.
+    pub archive: Option<String>,
 }
 
 pub(super) fn collect(tx: &mut Tx<'_>) -> Result<Stats, Error> {
@@ -41,21 +51,37 @@ pub(super) fn collect(tx: &mut Tx<'_>) -> Result<Stats, Error> {
     )?;
     let streams: Option<u64> = tx.query_scalar("SELECT COUNT(*) FROM streams", &none)?;
     let keys: Option<u64> = tx.query_scalar("SELECT COUNT(*) FROM commands", &none)?;
-    let types = tx
-        .query(
-            "SELECT event_type, COUNT(*) AS n FROM events GROUP BY event_type ORDER BY n DESC, event_type",
-            &none,
-        )?
+    let archived = crate::archive::read::totals(tx)?;
+    let mut counts = archived.types;
+    for r in tx.query(
+        "SELECT event_type, COUNT(*) AS n FROM events GROUP BY event_type",
+        &none,
+    )? {
+        *counts.entry(r.get("event_type")?).or_insert(0) += r.get::<u64>("n")?;
+    }
+    let mut types: Vec<TypeCount> = counts
         .into_iter()
-        .map(|r| Ok(TypeCount { event_type: r.get("event_type")?, count: r.get("n")? }))
-        .collect::<Result<Vec<_>, Error>>()?;
+        .map(|(event_type, count)| TypeCount { event_type, count })
+        .collect();
+    types.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.event_type.cmp(&b.event_type))
+    });
+    let live: u64 = row.get("n")?;
+    let first: u64 = row.get("first")?;
     Ok(Stats {
-        events: row.get("n")?,
+        events: live + archived.events,
         streams: streams.unwrap_or(0),
-        first_position: row.get("first")?,
-        last_position: row.get("last")?,
+        first_position: if archived.events > 0 { 1 } else { first },
+        last_position: row.get::<u64>("last")?.max(archived.archived_to),
         idempotency_keys: keys.unwrap_or(0),
         types,
+        live_events: live,
+        archived_events: archived.events,
+        archived_segments: archived.segments,
+        archived_bytes: archived.bytes,
+        archive: archived.location,
     })
 }
 

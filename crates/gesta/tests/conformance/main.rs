@@ -22,6 +22,7 @@ mod app;
 mod check;
 
 mod append;
+mod archive;
 mod erasure;
 mod group_commit;
 mod history;

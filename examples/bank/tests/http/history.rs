@@ -110,6 +110,11 @@ async fn admin_query_answers_rows_read_only_and_as_of() {
         (json!({"sql": "SELECT 1", "as_of": true}), "as_of"),
         (json!({"sql": "SELECT 1", "params": {"x": [1]}}), "params.x"),
         (json!({"sql": "SELEKT"}), "sql"),
+        (json!({"sql": "SELECT 1\0"}), "sql"),
+        (
+            json!({"sql": "SELECT :x", "params": {"x": "a\0"}}),
+            "params.x",
+        ),
     ] {
         let body = problem(server.post("/admin/query", &bad).await, 400).await;
         assert_eq!(body["field"], field, "{bad}: {body}");

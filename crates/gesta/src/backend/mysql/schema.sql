@@ -92,3 +92,29 @@ CREATE TABLE IF NOT EXISTS gesta_subject_keys (
     PRIMARY KEY (subject),
     UNIQUE KEY gesta_subject_keys_id (key_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+-- Archival: where the oldest events went (one row, id 1), the segments there (the
+-- manifest of record), and which segments hold events of which stream.
+CREATE TABLE IF NOT EXISTS gesta_archive (
+    id          INT           NOT NULL,
+    location    VARCHAR(1000) NOT NULL,
+    archived_to BIGINT        NOT NULL,
+    PRIMARY KEY (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+CREATE TABLE IF NOT EXISTS gesta_archive_segments (
+    first_position    BIGINT        NOT NULL,
+    last_position     BIGINT        NOT NULL,
+    events            BIGINT        NOT NULL,
+    bytes             BIGINT        NOT NULL,
+    sha256            CHAR(64)      NOT NULL,
+    object            VARCHAR(1000) NOT NULL,
+    first_recorded_at BIGINT        NOT NULL,
+    last_recorded_at  BIGINT        NOT NULL,
+    types             LONGTEXT      NOT NULL,
+    created_at        BIGINT        NOT NULL,
+    PRIMARY KEY (first_position)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+CREATE TABLE IF NOT EXISTS gesta_archive_streams (
+    stream_id VARCHAR(200) NOT NULL,
+    segment   BIGINT       NOT NULL,
+    PRIMARY KEY (stream_id, segment)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;

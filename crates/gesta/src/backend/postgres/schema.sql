@@ -74,3 +74,27 @@ CREATE TABLE IF NOT EXISTS gesta_subject_keys (
     first_position BIGINT NOT NULL,
     created_at     BIGINT NOT NULL
 );
+-- Archival: where the oldest events went (one row, id 1), the segments there (the
+-- manifest of record), and which segments hold events of which stream.
+CREATE TABLE IF NOT EXISTS gesta_archive (
+    id          INTEGER PRIMARY KEY,
+    location    TEXT    NOT NULL,
+    archived_to BIGINT  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gesta_archive_segments (
+    first_position    BIGINT PRIMARY KEY,
+    last_position     BIGINT NOT NULL,
+    events            BIGINT NOT NULL,
+    bytes             BIGINT NOT NULL,
+    sha256            TEXT   NOT NULL,
+    object            TEXT   NOT NULL,
+    first_recorded_at BIGINT NOT NULL,
+    last_recorded_at  BIGINT NOT NULL,
+    types             TEXT   NOT NULL,
+    created_at        BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gesta_archive_streams (
+    stream_id TEXT   COLLATE "C" NOT NULL,
+    segment   BIGINT NOT NULL,
+    PRIMARY KEY (stream_id, segment)
+);

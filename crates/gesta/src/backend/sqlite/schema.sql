@@ -71,3 +71,27 @@ CREATE TABLE IF NOT EXISTS gesta_subject_keys (
     first_position INTEGER NOT NULL,
     created_at     INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Archival: where the oldest events went (one row, id 1), the segments there (the
+-- manifest of record), and which segments hold events of which stream.
+CREATE TABLE IF NOT EXISTS gesta_archive (
+    id          INTEGER PRIMARY KEY,
+    location    TEXT    NOT NULL,
+    archived_to INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gesta_archive_segments (
+    first_position    INTEGER PRIMARY KEY,
+    last_position     INTEGER NOT NULL,
+    events            INTEGER NOT NULL,
+    bytes             INTEGER NOT NULL,
+    sha256            TEXT    NOT NULL,
+    object            TEXT    NOT NULL,
+    first_recorded_at INTEGER NOT NULL,
+    last_recorded_at  INTEGER NOT NULL,
+    types             TEXT    NOT NULL,
+    created_at        INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gesta_archive_streams (
+    stream_id TEXT    NOT NULL,
+    segment   INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, segment)
+) WITHOUT ROWID;
