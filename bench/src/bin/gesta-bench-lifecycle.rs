@@ -7,6 +7,10 @@
 //! without the mark; replaying the log with the fields sealed (one key lookup per
 //! page, one decryption per field) against plain; and the latency of one erasure.
 //!
+//! Archival, on a log of `--archive-events` events: how fast `Store::archive` moves
+//! them into segments (events/s, to a local directory), and replaying the whole log
+//! through `read_all` from the archive against from the live table.
+//!
 //! `cargo run --release -p gesta-bench --bin gesta-bench-lifecycle -- --backend sqlite,postgres,mysql`
 
 use std::sync::Arc;
@@ -36,6 +40,12 @@ struct Args {
     /// Erasures timed.
     #[arg(long, default_value_t = 200)]
     erasures: usize,
+    /// Events in the log the archival part archives (0 skips it).
+    #[arg(long, default_value_t = 1_000_000)]
+    archive_events: u64,
+    /// Skip the personal-data part.
+    #[arg(long)]
+    archive_only: bool,
 }
 
 /// The bank with or without `owner` marked personal (the rest is `gesta_bank::app`).
@@ -173,6 +183,80 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: &Args, backend: &str) -> anyhow::Result<()> {
+    if !args.archive_only {
+        personal(args, backend).await?;
+    }
+    if args.archive_events > 0 {
+        archival(args, backend).await?;
+    }
+    Ok(())
+}
+
+/// Fills a log of `args.archive_events` events, replays it live, archives all but
+/// the last 1000, replays it again through the archive.
+async fn archival(args: &Args, backend: &str) -> anyhow::Result<()> {
+    println!("== {backend}: archive {} events ==", args.archive_events);
+    let (url, _keep) = fresh(backend)?;
+    let store = Store::open(&url, App::new("archive-bench")).await?;
+    let per_append = 1000u64;
+    let started = Instant::now();
+    for chunk in 0..args.archive_events.div_ceil(per_append) {
+        let stream = format!("account-{}", chunk % 1000);
+        let events = (0..per_append)
+            .map(|i| {
+                gesta::event::NewEvent::new(
+                    stream.as_str(),
+                    "Deposited",
+                    &serde_json::json!({ "account_id": stream, "amount": chunk * per_append + i }),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let request = gesta::AppendRequest {
+            stream_id: gesta::event::StreamId::new(stream)?,
+            expected: gesta::ExpectedVersion::Any,
+            events,
+        };
+        store.append(request, Context::default()).await?;
+    }
+    println!("  filled in {:.1} s", started.elapsed().as_secs_f64());
+    let live = replay_all(&store).await?;
+    let dir = tempfile::tempdir()?;
+    let options = gesta::archive::ArchiveOptions::new(
+        format!("file://{}", dir.path().display()),
+        gesta::archive::ArchiveUpTo::Keep(1000),
+    );
+    let started = Instant::now();
+    let report = store.archive(options, |_| {}).await?;
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "  archive: {} events in {} segments, {:.1} MB, {took:.1} s: {:.0} events/s",
+        report.events,
+        report.segments,
+        report.bytes as f64 / 1e6,
+        report.events as f64 / took
+    );
+    let archived = replay_all(&store).await?;
+    println!(
+        "  replay (read_all, pages of 10000): live {live:.0} events/s, from the archive {archived:.0} events/s, {:.2}x",
+        archived / live
+    );
+    Ok(())
+}
+
+/// Reads the whole log in pages of 10,000 through `read_all`; events/s.
+async fn replay_all(store: &Store) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let (mut after, mut read) = (Position(0), 0u64);
+    loop {
+        let page = store.read_all(LogQuery::after(after).limit(10_000)).await?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        read += page.len() as u64;
+    }
+    Ok(read as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn personal(args: &Args, backend: &str) -> anyhow::Result<()> {
     println!("== {backend}: bank OpenAccount, owner personal vs plain ==");
     let mut measured = [Measured::default(), Measured::default()];
     for round in 0..args.rounds {

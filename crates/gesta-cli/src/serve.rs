@@ -37,6 +37,9 @@ pub struct Args {
     /// Authentication and authorization.
     #[command(flatten)]
     pub security: gesta_http::SecurityArgs,
+    /// Archival of the oldest events.
+    #[command(flatten)]
+    pub archive: gesta_http::ArchiveArgs,
 }
 
 /// Loads the app, opens the store and serves until Ctrl-C or SIGTERM.
@@ -76,6 +79,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .read_models_ready()
         .await
         .context("filling the collections from the log")?;
+    let _archiver = args.archive.spawn(&store);
     let api = gesta_http::Api::new(store.clone())
         .routes(gesta_js::http::routes(store.clone(), js.collections()))
         .openapi_json(gesta_js::http::openapi(js.collections()));

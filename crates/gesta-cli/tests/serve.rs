@@ -182,3 +182,61 @@ async fn runaway_code_gets_a_problem_and_the_server_goes_on() {
     assert_eq!(items["position"], 1);
     assert_eq!(items["rows"][0]["n"], 1);
 }
+
+/// `--archive-to DEST --archive-keep N`: the server moves its oldest events out by
+/// itself, and its API still answers with every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_archives_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("library.db").display());
+    let to = format!("file://{}", dir.path().join("archive").display());
+    let server = serve(
+        &root().join("examples/library/app.mjs"),
+        &db,
+        &[
+            "--archive-to",
+            &to,
+            "--archive-keep",
+            "2",
+            "--archive-every",
+            "50ms",
+        ],
+    );
+    for i in 0..5 {
+        let (status, body) = post(
+            &server.base,
+            "AddBook",
+            json!({"id": format!("b{i}"), "title": "T", "copies": 1}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_gesta"))
+            .args(["stats", "--db", &db, "--json"])
+            .output()
+            .unwrap();
+        let stats: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if stats["archived_events"] == 3 {
+            assert_eq!(stats["live_events"], 2);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never archived: {stats}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, events) = get(&server.base, "/events?after=0&limit=100").await;
+    assert_eq!(status, 200);
+    let positions: Vec<u64> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(positions, [1, 2, 3, 4, 5]);
+    let (_, books) = get(&server.base, "/collections/books").await;
+    assert_eq!(books["rows"].as_array().unwrap().len(), 5);
+}

@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+pub mod archival;
 mod auth;
 mod input;
 mod limits;
@@ -37,6 +38,7 @@ use prometheus_client::registry::Registry;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
+pub use archival::ArchiveArgs;
 pub use auth::Access;
 pub use problem::{Problem, ProblemBody};
 use routes::ApiState;

@@ -206,6 +206,23 @@ impl From<Error> for Problem {
                 detail,
             )
             .retry_after(1),
+            // The database or the archive unreachable: the server's, and passing.
+            Error::Database(sql) if sql.kind == gesta::sql::SqlErrorKind::Connection => {
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Storage unavailable",
+                    detail,
+                )
+                .retry_after(1)
+            }
+            Error::Archive(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Storage unavailable",
+                detail,
+            )
+            .retry_after(1),
             other => internal(other),
         }
     }

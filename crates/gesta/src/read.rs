@@ -261,10 +261,37 @@ fn scan_log_until(
     each: &mut dyn FnMut(RecordedEvent),
 ) -> Result<(), SqlError> {
     // Positions up to the archive's watermark come from its segments, the rest from
-    // the live table (read in the same transaction: see `archive::read`).
+    // the live table. At READ COMMITTED (PostgreSQL, MySQL) an archiver may commit
+    // between the two reads, moving events the live read then no longer sees: the
+    // watermark is read again afterwards, and the page read again if it moved.
+    for _ in 0..ARCHIVE_RACE_RETRIES {
+        let mut page = Vec::new();
+        let archived_to = scan_both(tx, query, until, &mut |e| page.push(e))?;
+        let now = crate::archive::read::watermark(tx)?.map_or(0, |m| m.archived_to);
+        if now == archived_to {
+            page.into_iter().for_each(each);
+            return Ok(());
+        }
+    }
+    Err(SqlError::new(
+        crate::sql::SqlErrorKind::Busy,
+        "the archive's watermark kept moving during the read",
+    ))
+}
+
+/// How often a read is tried again when an archiver moved the watermark under it.
+const ARCHIVE_RACE_RETRIES: usize = 8;
+
+/// One read of the archive then the live table; the watermark it read.
+fn scan_both(
+    tx: &mut Tx<'_>,
+    query: &LogQuery,
+    until: Option<Position>,
+    each: &mut dyn FnMut(RecordedEvent),
+) -> Result<u64, SqlError> {
     let (given, archived_to) = crate::archive::read::scan(tx, query, until, each)?;
     if given >= query.limit {
-        return Ok(());
+        return Ok(archived_to);
     }
     let limit = query.limit - given;
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE position > :after");
@@ -279,7 +306,8 @@ fn scan_log_until(
     tx.for_each(&sql, &params, &mut |row| {
         each(decode(row)?);
         Ok(())
-    })
+    })?;
+    Ok(archived_to)
 }
 
 /// Adds the type, stream and category filters of `query`.

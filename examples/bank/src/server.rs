@@ -31,6 +31,9 @@ pub struct Args {
     /// Authentication and authorization.
     #[command(flatten)]
     pub security: gesta_http::SecurityArgs,
+    /// Archival of the oldest events.
+    #[command(flatten)]
+    pub archive: gesta_http::ArchiveArgs,
 }
 
 /// Parses the command line and serves until Ctrl-C or SIGTERM.
@@ -70,6 +73,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .read_models_ready()
         .await
         .context("filling the read models from the log")?;
+    let _archiver = args.archive.spawn(&store);
     let router = args
         .security
         .apply(crate::routes::builder(store.clone()), &store)?

@@ -202,3 +202,46 @@ pub(crate) fn totals(tx: &mut Tx<'_>) -> Result<Totals, SqlError> {
     }
     Ok(totals)
 }
+
+/// The archived events of type `event_type` at or before `upto`, reading only the
+/// segments whose type counts include it (revert records, which every replay needs).
+pub(crate) fn of_type(
+    tx: &mut Tx<'_>,
+    event_type: &str,
+    upto: Position,
+) -> Result<Vec<RecordedEvent>, SqlError> {
+    let mut out = Vec::new();
+    let Some(mark) = watermark(tx)? else {
+        return Ok(out);
+    };
+    let end = upto.0.min(mark.archived_to);
+    let rows = tx.query(
+        "SELECT object, sha256, types FROM gesta_archive_segments \
+         WHERE first_position <= :end ORDER BY first_position",
+        &params! { "end" => end },
+    )?;
+    let needle = serde_json::to_string(event_type).unwrap_or_default();
+    let mut remote = None;
+    for row in &rows {
+        let types: String = row.get("types")?;
+        // The type counts are a JSON object keyed by type: its quoted name as a key.
+        if !types.contains(&format!("{needle}:")) {
+            continue;
+        }
+        let segment = listed(row)?;
+        let remote = match &remote {
+            Some(remote) => remote,
+            None => remote.insert(open(&mark.location)?),
+        };
+        let events = remote
+            .segment(&segment.object, &segment.sha256)
+            .map_err(unreachable)?;
+        out.extend(
+            events
+                .iter()
+                .filter(|e| e.event_type == event_type && e.position.0 <= end)
+                .cloned(),
+        );
+    }
+    Ok(out)
+}

@@ -119,15 +119,23 @@ struct RevertMetadata {
 
 /// The revert events at or before `upto`.
 pub(crate) fn records(tx: &mut Tx<'_>, upto: Position) -> Result<Vec<RevertRecord>, SqlError> {
+    // Live reverts first, then archived ones: an archiver committing in between
+    // (READ COMMITTED) can then only make one appear twice, never not at all.
     let rows = tx.query(
         "SELECT position, metadata FROM events WHERE event_type = :type AND position <= :upto \
          ORDER BY position",
         &params! { "type" => REVERTED, "upto" => upto.0 },
     )?;
-    rows.into_iter()
-        .map(|row| {
-            let position: u64 = row.get("position")?;
-            let metadata: String = row.get("metadata")?;
+    let mut found = std::collections::BTreeMap::new();
+    for row in rows {
+        found.insert(row.get::<u64>("position")?, row.get::<String>("metadata")?);
+    }
+    for event in crate::archive::read::of_type(tx, REVERTED, upto)? {
+        found.insert(event.position.0, event.metadata.get().to_owned());
+    }
+    found
+        .into_iter()
+        .map(|(position, metadata)| {
             let parsed: RevertMetadata = serde_json::from_str(&metadata).map_err(|e| {
                 SqlError::decode(format!("revert at position {position}: metadata: {e}"))
             })?;

@@ -13,7 +13,10 @@ use crate::app::{NOTED, Note};
 use crate::check::{self, sid};
 use crate::harness::TestDb;
 
-conformance!(archived_events_read_as_before);
+conformance!(
+    archived_events_read_as_before,
+    archived_reverts_still_skip_on_replay
+);
 
 fn same(a: &[RecordedEvent], b: &[RecordedEvent]) {
     assert_eq!(a.len(), b.len());
@@ -247,4 +250,45 @@ async fn archived_events_read_as_before(b: TestDb) {
             &before,
         );
     }
+}
+
+/// A revert recorded in the archive still takes its command out of every replay.
+async fn archived_reverts_still_skip_on_replay(b: TestDb) {
+    let store = b.open().await;
+    let mut undone = None;
+    for i in 0..12u32 {
+        let outcome = store
+            .dispatch(Note::new(&format!("rv-{}", i % 3), &format!("t{i}"), 1))
+            .await
+            .unwrap();
+        if i == 4 {
+            undone = Some(outcome.command_id);
+        }
+    }
+    store
+        .revert(
+            gesta::history::RevertTarget::Command(undone.unwrap()),
+            Context::default(),
+        )
+        .await
+        .unwrap();
+    store.dispatch(Note::new("rv-0", "last", 1)).await.unwrap();
+    let tallies = check::tallies(&store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = ArchiveOptions::new(
+        format!("file://{}", dir.path().display()),
+        ArchiveUpTo::Keep(1),
+    );
+    let report = store.archive(options, |_| {}).await.unwrap();
+    assert_eq!(
+        report.archived_to,
+        store.last_position().0 - 1,
+        "the revert is archived"
+    );
+    store.rebuild_read_models().await.unwrap();
+    assert_eq!(
+        check::tallies(&store).await,
+        tallies,
+        "the reverted command stays out"
+    );
 }

@@ -1,6 +1,7 @@
 //! The right to be forgotten on the bank: `owner` is personal data of the account.
 //! After `POST /admin/erase` the owner reads as null over HTTP, the account shows
-//! `(erased)`, and no byte of the SQLite database or its WAL holds the name.
+//! `(erased)`, and no byte of the SQLite database, its WAL or its archive (the
+//! segments decompressed) holds the name.
 
 use serde_json::{Value, json};
 
@@ -17,6 +18,20 @@ fn holds(path: &std::path::Path, needle: &str) -> bool {
     bytes
         .windows(needle.len())
         .any(|window| window == needle.as_bytes())
+}
+
+/// Every file under `dir`, by path, with its bytes.
+fn archive_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(archive_files(&path));
+        } else {
+            files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    files
 }
 
 #[tokio::test]
@@ -36,6 +51,14 @@ async fn an_erased_owner_leaves_no_trace_in_the_api_the_read_model_or_the_file()
             .command("Deposit", json!({"account_id": "zq", "amount": amount}))
             .await;
     }
+    // The account's opening moves to the archive before the erasure.
+    let archive = dir.path().join("archive");
+    let options = gesta::archive::ArchiveOptions::new(
+        format!("file://{}", archive.display()),
+        gesta::archive::ArchiveUpTo::Keep(1),
+    );
+    let archived = store.archive(options, |_| {}).await.unwrap();
+    assert!(archived.events >= 4, "{archived:?}");
     let taken = server.post("/admin/snapshots", &json!({})).await;
     assert_eq!(taken.status(), 201);
     let account = ok_json(server.get("/accounts/zq").await).await;
@@ -84,6 +107,18 @@ async fn an_erased_owner_leaves_no_trace_in_the_api_the_read_model_or_the_file()
         "the database file holds the erased owner"
     );
     assert!(!holds(&wal, OWNER), "the WAL holds the erased owner");
+    let segments = archive_files(&archive);
+    assert!(!segments.is_empty());
+    for (name, bytes) in segments {
+        let text = match name.ends_with(".zst") {
+            true => zstd::decode_all(bytes.as_slice()).unwrap(),
+            false => bytes,
+        };
+        assert!(
+            !text.windows(OWNER.len()).any(|w| w == OWNER.as_bytes()),
+            "{name} holds the erased owner"
+        );
+    }
     drop(server);
     drop(store);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
