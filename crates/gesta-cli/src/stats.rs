@@ -19,7 +19,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("events:           {}", stats.events);
     if let Some(archive) = &stats.archive {
-        println!("  live:           {}", stats.live_events);
+        println!(
+            "  live:           {} ({} bytes in the database)",
+            stats.live_events, stats.live_bytes
+        );
         println!(
             "  archived:       {} in {} segments, {} bytes ({archive})",
             stats.archived_events, stats.archived_segments, stats.archived_bytes

@@ -609,7 +609,8 @@ impl Store {
 
     /// Counts of events and streams, positions, and events per type.
     pub async fn stats(&self) -> Result<Stats, Error> {
-        self.read(stats::collect).await
+        let backend = self.inner.backend.dialect().name;
+        self.read(move |tx| stats::collect(tx, backend)).await
     }
 
     /// Durability, last position and writer queue depth, for `/healthz`.

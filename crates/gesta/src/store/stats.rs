@@ -33,6 +33,9 @@ pub struct Stats {
     pub types: Vec<TypeCount>,
     /// Events in the live table.
     pub live_events: u64,
+    /// Bytes the live log takes in the database (SQLite: the whole file; PostgreSQL:
+    /// the `events` table with its indexes and TOAST; MySQL: its data and indexes).
+    pub live_bytes: u64,
     /// Events moved to the archive (see [`crate::archive`]).
     pub archived_events: u64,
     /// Segment files in the archive.
@@ -43,7 +46,21 @@ pub struct Stats {
     pub archive: Option<String>,
 }
 
-pub(super) fn collect(tx: &mut Tx<'_>) -> Result<Stats, Error> {
+/// The size of the live log, by the backend's own accounting.
+fn live_bytes(tx: &mut Tx<'_>, backend: &str) -> Result<u64, Error> {
+    let sql = match backend {
+        "postgres" => "SELECT pg_total_relation_size('events') AS n",
+        "mysql" => {
+            "SELECT COALESCE(data_length + index_length, 0) AS n FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = 'events'"
+        }
+        _ => "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()",
+    };
+    let n: Option<i64> = tx.query_scalar(sql, &Params::new())?;
+    Ok(n.map_or(0, |n| n.max(0) as u64))
+}
+
+pub(super) fn collect(tx: &mut Tx<'_>, backend: &str) -> Result<Stats, Error> {
     let none = Params::new();
     let row = tx.query_one(
         "SELECT COUNT(*) AS n, COALESCE(MIN(position), 0) AS first, COALESCE(MAX(position), 0) AS last FROM events",
@@ -78,6 +95,7 @@ pub(super) fn collect(tx: &mut Tx<'_>) -> Result<Stats, Error> {
         idempotency_keys: keys.unwrap_or(0),
         types,
         live_events: live,
+        live_bytes: live_bytes(tx, backend)?,
         archived_events: archived.events,
         archived_segments: archived.segments,
         archived_bytes: archived.bytes,

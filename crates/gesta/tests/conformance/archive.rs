@@ -205,6 +205,10 @@ async fn archived_events_read_as_before(b: TestDb) {
     assert_eq!((stats.first_position, stats.last_position), (1, head));
     assert_eq!(stats.types.iter().map(|t| t.count).sum::<u64>(), head);
     assert_eq!(stats.archive.as_deref(), Some(to.as_str()));
+    assert!(
+        stats.live_bytes > 0 && stats.archived_bytes > 0,
+        "{stats:?}"
+    );
     let again = store.archive(options.clone(), |_| {}).await.unwrap();
     assert_eq!((again.events, again.archived_to), (0, archived));
     let elsewhere = tempfile::tempdir().unwrap();
