@@ -26,6 +26,7 @@ mod keys;
 mod open;
 mod projections;
 mod reactors;
+mod schema;
 mod serve;
 mod stats;
 
@@ -70,6 +71,8 @@ enum Command {
     /// Inline read models (via a running server): list, rebuild in the background.
     #[command(name = "read-models")]
     ReadModels(history::ReadModelsArgs),
+    /// Print an app's schema: `gesta schema graphql --app app.mjs | --server URL`.
+    Schema(schema::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -97,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             Command::Erase(args) => history::erase(args).await,
             Command::ReadModels(args) => history::read_models(args).await,
             Command::Keys(args) => keys::run(args).await,
+            Command::Schema(args) => schema::run(args).await,
             Command::Serve(args) => serve::run(*args).await,
         }
     })

@@ -34,12 +34,20 @@ pub struct Args {
     /// How much memory the engine of one thread may hold, in MiB.
     #[arg(long, default_value_t = 64, env = "GESTA_JS_MEMORY_LIMIT_MB")]
     pub js_memory_limit_mb: usize,
+    /// Publish every committed event to NATS JetStream at this URL (stream
+    /// `GESTA_<app>`), and take commands over request-reply on
+    /// `gesta.<app>.commands.<Name>` (queue group `gesta`). Default: off.
+    #[arg(long, env = "GESTA_NATS")]
+    pub nats: Option<String>,
     /// Authentication and authorization.
     #[command(flatten)]
     pub security: gesta_http::SecurityArgs,
     /// Archival of the oldest events.
     #[command(flatten)]
     pub archive: gesta_http::ArchiveArgs,
+    /// GraphQL at /graphql.
+    #[command(flatten)]
+    pub graphql: gesta_http::graphql::GraphqlArgs,
 }
 
 /// Loads the app, opens the store and serves until Ctrl-C or SIGTERM.
@@ -69,9 +77,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}.db", js.name()));
     let options = gesta::StoreOptions::default().snapshots(args.snapshot_every, 100);
-    let store = gesta::Store::builder(js.app())
-        .url(&db)
-        .options(options)
+    let mut builder = gesta::Store::builder(js.app()).url(&db).options(options);
+    if let Some(url) = &args.nats {
+        let config = gesta_nats::NatsConfig::new(url, js.name());
+        builder = builder.reactor(gesta_nats::fanout(config));
+    }
+    let store = builder
         .open()
         .await
         .with_context(|| format!("opening {db}"))?;
@@ -80,9 +91,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("filling the collections from the log")?;
     let _archiver = args.archive.spawn(&store);
+    let intake = match &args.nats {
+        Some(url) => {
+            let config = gesta_nats::IntakeConfig::new(url, js.name())
+                .security(args.security.security(&store)?);
+            Some(
+                gesta_nats::Intake::start(store.clone(), config)
+                    .await
+                    .context("taking commands over NATS")?,
+            )
+        }
+        None => None,
+    };
     let api = gesta_http::Api::new(store.clone())
         .routes(gesta_js::http::routes(store.clone(), js.collections()))
-        .openapi_json(gesta_js::http::openapi(js.collections()));
+        .openapi_json(gesta_js::http::openapi(js.collections()))
+        .graphql_collections(gesta_js::http::graphql(js.collections()));
+    let api = args.graphql.apply(api);
     let mut router = args.security.apply(api, &store)?.into_router();
     let options = args.security.serve_options()?;
     if let Some(dir) = &args.static_dir {
@@ -99,6 +124,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.security.scheme()
     );
     gesta_http::serve_with(listener, router, shutdown_signal(), options).await?;
+    if let Some(intake) = intake {
+        intake.stop().await;
+    }
     store.stop_reactors().await;
     Ok(())
 }

@@ -42,6 +42,11 @@ impl Access {
         Access(None)
     }
 
+    /// The rights of an authenticated caller.
+    pub(crate) fn of(caller: Arc<Caller>) -> Self {
+        Access(Some(caller))
+    }
+
     /// What the authentication middleware left in a request's extensions.
     pub fn from_extensions(extensions: &axum::http::Extensions) -> Self {
         Access(extensions.get::<Arc<Caller>>().cloned())
@@ -191,6 +196,10 @@ async fn check(
         return Ok(None);
     }
     let Some(token) = token(parts) else {
+        if deferred(parts) {
+            // The GraphQL WebSocket authenticates in its `connection_init` message.
+            return Ok(None);
+        }
         refusals.count("unauthenticated");
         return Err(unauthorized(&AuthError::Missing, false));
     };
@@ -230,12 +239,26 @@ fn token(request: &Parts) -> Option<String> {
             .then(|| token.trim().to_owned());
     }
     let path = request.uri.path();
-    if path != "/subscribe" && path != "/ws" {
+    if path != "/subscribe" && path != "/ws" && path != "/graphql" {
         return None;
     }
     form_urlencoded::parse(request.uri.query()?.as_bytes())
         .find(|(name, _)| name == "access_token")
         .map(|(_, value)| value.into_owned())
+}
+
+/// Whether the request is a WebSocket handshake to `/graphql`, which may come without
+/// a token: browsers cannot set headers on a WebSocket, and `graphql-transport-ws`
+/// clients send the token in `connection_init` instead, where the GraphQL route
+/// checks it before running anything.
+fn deferred(request: &Parts) -> bool {
+    request.method == Method::GET
+        && request.uri.path() == "/graphql"
+        && request
+            .headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// A 401 with the challenge of RFC 6750.

@@ -5,6 +5,7 @@
 //! - [`Api`]: builds the router: Gesta's routes plus the application's own.
 //! - `routes/`: one module per group of routes (`commands`, `streams`, `events`, `subscribe`,
 //!   `health`, `metrics`, `openapi`, `admin`, `projections`).
+//! - [`graphql`]: `/graphql`, the same commands and reads as a GraphQL schema.
 //! - [`Problem`]: RFC 9457 error bodies, and the one place errors become statuses.
 //! - [`wire`]: request and response bodies.
 //! - [`serve`]: runs a router on a TCP listener until shutdown.
@@ -19,6 +20,7 @@
 
 pub mod archival;
 mod auth;
+pub mod graphql;
 mod input;
 mod limits;
 mod problem;
@@ -31,7 +33,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use gesta::Store;
 use prometheus_client::registry::Registry;
@@ -40,6 +41,8 @@ use utoipa::OpenApi;
 
 pub use archival::ArchiveArgs;
 pub use auth::Access;
+/// The HTTP status type [`Problem::new`] takes.
+pub use axum::http::StatusCode;
 pub use problem::{Problem, ProblemBody};
 use routes::ApiState;
 pub use routes::history::parse_as_of;
@@ -60,6 +63,8 @@ pub struct Api {
     security: Option<Arc<gesta_auth::Security>>,
     rate_limit: Option<std::num::NonZeroU32>,
     cors: Vec<axum::http::HeaderValue>,
+    graphql: Option<graphql::GraphqlOptions>,
+    graphql_collections: Vec<graphql::Collection>,
 }
 
 impl Api {
@@ -75,6 +80,8 @@ impl Api {
             security: None,
             rate_limit: None,
             cors: Vec::new(),
+            graphql: Some(graphql::GraphqlOptions::default()),
+            graphql_collections: Vec::new(),
         }
     }
 
@@ -149,6 +156,25 @@ impl Api {
         self
     }
 
+    /// Serves GraphQL at `/graphql` with these limits (on by default, with
+    /// [`graphql::GraphqlOptions::default`]).
+    pub fn graphql(mut self, options: graphql::GraphqlOptions) -> Self {
+        self.graphql = Some(options);
+        self
+    }
+
+    /// Does not serve `/graphql`.
+    pub fn without_graphql(mut self) -> Self {
+        self.graphql = None;
+        self
+    }
+
+    /// Offers `collections` as GraphQL queries (a JavaScript app's collections).
+    pub fn graphql_collections(mut self, collections: Vec<graphql::Collection>) -> Self {
+        self.graphql_collections.extend(collections);
+        self
+    }
+
     /// The finished router.
     pub fn into_router(self) -> Router {
         let mut registry = Registry::with_prefix("gesta");
@@ -168,6 +194,23 @@ impl Api {
             openapi: Arc::new(openapi),
             lag,
         };
+        let graphql = self.graphql.as_ref().and_then(|options| {
+            let routes = graphql::routes(
+                &state.store,
+                &self.graphql_collections,
+                options,
+                self.security.clone(),
+                self.live.subscribers.clone(),
+                self.live.keep_alive,
+            );
+            match routes {
+                Ok(routes) => Some(routes),
+                Err(err) => {
+                    tracing::error!(error = %err, "/graphql is not served");
+                    None
+                }
+            }
+        });
         let router = Router::new()
             .route("/commands/{name}", post(routes::commands::run))
             .route(
@@ -186,6 +229,7 @@ impl Api {
             .route("/openapi.json", get(routes::openapi::document))
             .with_state(state)
             .merge(self.app_routes)
+            .merge(graphql.unwrap_or_default())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed);
         let router = match self.rate_limit {

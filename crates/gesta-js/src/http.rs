@@ -1,5 +1,6 @@
 //! The read routes of a JavaScript app's collections: `GET /collections/{name}` and
-//! `GET /collections/{name}/{key}`, both taking `as_of`, and their OpenAPI paths.
+//! `GET /collections/{name}/{key}`, both taking `as_of`, their OpenAPI paths, and the
+//! same reads as GraphQL queries ([`graphql`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -179,4 +180,84 @@ pub fn openapi(collections: &[Collection]) -> Value {
         );
     }
     json!({"paths": paths, "components": {"schemas": schemas}})
+}
+
+/// The collections as GraphQL queries (`venues`, `venue(id)`, both taking `asOf`), to
+/// pass to [`gesta_http::Api::graphql_collections`]: the same reads as the routes.
+pub fn graphql(collections: &[Collection]) -> Vec<gesta_http::graphql::Collection> {
+    use gesta_http::graphql::ColumnKind;
+    collections
+        .iter()
+        .map(|c| gesta_http::graphql::Collection {
+            name: c.name.clone(),
+            key: c.key.clone(),
+            columns: c
+                .columns
+                .iter()
+                .map(|(name, ty)| {
+                    let kind = match ty {
+                        crate::ColumnType::Text => ColumnKind::Text,
+                        crate::ColumnType::Integer => ColumnKind::Integer,
+                        crate::ColumnType::Real => ColumnKind::Real,
+                        crate::ColumnType::Boolean => ColumnKind::Boolean,
+                        crate::ColumnType::Json => ColumnKind::Json,
+                    };
+                    (name.clone(), kind)
+                })
+                .collect(),
+            rows: Arc::new(GraphqlRows(c.clone())),
+        })
+        .collect()
+}
+
+/// A collection's rows for the GraphQL queries.
+struct GraphqlRows(Collection);
+
+impl GraphqlRows {
+    async fn rows(
+        &self,
+        store: &Store,
+        sql: String,
+        params: Params,
+        as_of: Option<gesta::history::AsOf>,
+    ) -> Result<Vec<Value>, Problem> {
+        let rows = store.query_at(as_of, &sql, params).await?.1;
+        Ok(rows.iter().map(|row| self.0.row_json(row)).collect())
+    }
+}
+
+impl gesta_http::graphql::CollectionRows for GraphqlRows {
+    fn all(
+        &self,
+        store: Store,
+        as_of: Option<gesta::history::AsOf>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Vec<Value>, Problem>> {
+        let this = GraphqlRows(self.0.clone());
+        Box::pin(async move {
+            let sql = this.0.select_all();
+            this.rows(&store, sql, Params::new(), as_of).await
+        })
+    }
+
+    fn one(
+        &self,
+        store: Store,
+        key: String,
+        as_of: Option<gesta::history::AsOf>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Option<Value>, Problem>> {
+        let this = GraphqlRows(self.0.clone());
+        Box::pin(async move {
+            let Some(value) = this.0.parse_key(&key) else {
+                return Err(Problem::invalid(
+                    Some(this.0.key.clone()),
+                    format!("{}'s key {} is an integer", this.0.name, this.0.key),
+                ));
+            };
+            let sql = this.0.select_one().to_owned();
+            let mut rows = this
+                .rows(&store, sql, Params::new().with("key", value), as_of)
+                .await?;
+            Ok(rows.pop())
+        })
+    }
 }

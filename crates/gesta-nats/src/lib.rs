@@ -1,6 +1,6 @@
-//! NATS JetStream fan-out for Gesta (DESIGN.md sections 4 and 5): a built-in
-//! [reactor](gesta::reactor) that publishes every committed event to a JetStream
-//! stream, for the other services of a system.
+//! NATS for Gesta (DESIGN.md sections 4 and 5): a built-in [reactor](gesta::reactor)
+//! that publishes every committed event to a JetStream stream, for the other services
+//! of a system, and the [intake] that takes commands over request-reply.
 //!
 //! - **Subjects.** Each event goes to `<prefix>.<category>.<type>`, where the prefix
 //!   defaults to `gesta.<store>`, the category is the stream id's part before its first
@@ -31,11 +31,14 @@
 //! # drop(store); Ok(()) }
 //! ```
 
+pub mod intake;
 mod publisher;
 pub mod subject;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use intake::{Intake, IntakeConfig, IntakeError};
 
 use gesta::LogQuery;
 use gesta::reactor::{BoxError, Reactor, ReactorOptions};

@@ -1,4 +1,5 @@
-//! The example server's command line: `--db`, `--listen`, `--outbox` and `--nats`.
+//! The example server's command line: `--db`, `--listen`, `--outbox`, `--nats`, and the
+//! flags every Gesta server takes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,7 +22,8 @@ pub struct Args {
     #[arg(long, env = "GESTA_OUTBOX")]
     pub outbox: Option<PathBuf>,
     /// Publish every committed event to NATS JetStream at this URL (stream `GESTA_bank`,
-    /// subjects `gesta.bank.<category>.<type>`). Default: off.
+    /// subjects `gesta.bank.<category>.<type>`), and take commands over request-reply
+    /// on `gesta.bank.commands.<Name>` (queue group `gesta`). Default: off.
     #[arg(long, env = "GESTA_NATS")]
     pub nats: Option<String>,
     /// Take a snapshot of the read models every N events, so that history questions
@@ -34,6 +36,9 @@ pub struct Args {
     /// Archival of the oldest events.
     #[command(flatten)]
     pub archive: gesta_http::ArchiveArgs,
+    /// GraphQL at /graphql.
+    #[command(flatten)]
+    pub graphql: gesta_http::graphql::GraphqlArgs,
 }
 
 /// Parses the command line and serves until Ctrl-C or SIGTERM.
@@ -74,9 +79,24 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .await
         .context("filling the read models from the log")?;
     let _archiver = args.archive.spawn(&store);
+    let intake = match &args.nats {
+        Some(url) => {
+            let config = gesta_nats::IntakeConfig::new(url, "bank")
+                .security(args.security.security(&store)?);
+            Some(
+                gesta_nats::Intake::start(store.clone(), config)
+                    .await
+                    .context("taking commands over NATS")?,
+            )
+        }
+        None => None,
+    };
     let router = args
         .security
-        .apply(crate::routes::builder(store.clone()), &store)?
+        .apply(
+            args.graphql.apply(crate::routes::builder(store.clone())),
+            &store,
+        )?
         .into_router();
     let options = args.security.serve_options()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -89,6 +109,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         args.db
     );
     gesta_http::serve_with(listener, router, shutdown_signal(), options).await?;
+    if let Some(intake) = intake {
+        intake.stop().await;
+    }
     store.stop_reactors().await;
     Ok(())
 }

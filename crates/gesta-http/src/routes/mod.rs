@@ -12,7 +12,7 @@ pub(crate) mod reactors;
 pub(crate) mod read_models;
 pub(crate) mod streams;
 pub(crate) mod subscribe;
-mod write;
+pub(crate) mod write;
 
 use std::sync::Arc;
 

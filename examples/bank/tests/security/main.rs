@@ -1,6 +1,7 @@
 //! Security end to end: the bank served with `--auth` and its policy file, driven over
-//! HTTP by callers with every kind of credential, on SQLite and PostgreSQL (and MariaDB
-//! when it is configured).
+//! HTTP, GraphQL (POST and graphql-transport-ws) and NATS request-reply by callers with
+//! every kind of credential, on SQLite and PostgreSQL (and MariaDB when it is
+//! configured).
 
 /// Prints to the real stderr, which the test harness does not capture, so the counts
 /// show in CI's log.
@@ -11,7 +12,10 @@ macro_rules! report {
     }};
 }
 
+mod graphql;
+mod graphql_ws;
 mod matrix;
+mod nats;
 mod push;
 mod support;
 mod transport;

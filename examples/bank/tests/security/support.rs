@@ -25,6 +25,8 @@ pub struct Bank {
     pub store: gesta::Store,
     /// The client.
     pub client: reqwest::Client,
+    /// The security the server applies (for the NATS intake of the same store).
+    pub security: Arc<Security>,
     /// Tokens by caller name (`teller`, `customer`, `auditor`, `admin`, `nobody`,
     /// `jwt-teller`, `expired`, ...).
     pub tokens: Vec<(&'static str, Option<String>)>,
@@ -66,13 +68,14 @@ impl Bank {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = gesta_bank::routes::secured_api(store.clone(), security);
+        let router = gesta_bank::routes::secured_api(store.clone(), Arc::clone(&security));
         tokio::spawn(gesta_http::serve(listener, router, async {
             let _ = stopped.await;
         }));
         let bank = Bank {
             base: format!("http://{addr}"),
             store,
+            security,
             client: reqwest::Client::new(),
             tokens,
             _stop: stop,
@@ -138,6 +141,20 @@ impl Bank {
             headers,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+}
+
+impl Bank {
+    /// A GraphQL request as `who`: the HTTP status and the response body.
+    pub async fn graphql(&self, who: &str, query: &str, variables: Value) -> (u16, Value) {
+        let body = json!({"query": query, "variables": variables});
+        let (status, _, body) = self.call(who, "POST", "/graphql", Some(&body)).await;
+        (status, body)
+    }
+
+    /// The head of the log.
+    pub async fn head(&self) -> u64 {
+        self.store.head().await.unwrap().0
     }
 }
 

@@ -207,7 +207,7 @@ fn position(field: &str, text: &str, expected: &str) -> Result<Position, Problem
 }
 
 /// Completes when the server shuts down; never without a shutdown signal.
-pub(super) async fn shutting_down(shutdown: &mut Option<Shutdown>) {
+pub(crate) async fn shutting_down(shutdown: &mut Option<Shutdown>) {
     match shutdown {
         Some(shutdown) => shutdown.started().await,
         None => std::future::pending().await,
