@@ -42,7 +42,11 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     accounts: usize,
     /// The NATS server.
-    #[arg(long, env = "GESTA_TEST_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long,
+        env = "GESTA_TEST_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
     nats: String,
 }
 
@@ -124,12 +128,18 @@ enum Sender {
 }
 
 impl Sender {
-    async fn new(layer: Layer, addr: SocketAddr, nats: &async_nats::Client, store: &str) -> anyhow::Result<Self> {
+    async fn new(
+        layer: Layer,
+        addr: SocketAddr,
+        nats: &async_nats::Client,
+        store: &str,
+    ) -> anyhow::Result<Self> {
         Ok(match layer {
             Layer::Rest | Layer::Graphql => {
                 let stream = tokio::net::TcpStream::connect(addr).await?;
                 stream.set_nodelay(true)?;
-                let (send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                let (send, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
                 tokio::spawn(connection);
                 Sender::Http {
                     send,
@@ -147,7 +157,11 @@ impl Sender {
     /// Sends one deposit to `account`; whether it was acknowledged.
     async fn deposit(&mut self, account: usize) -> anyhow::Result<bool> {
         match self {
-            Sender::Http { send, addr, graphql } => {
+            Sender::Http {
+                send,
+                addr,
+                graphql,
+            } => {
                 let (path, body) = if *graphql {
                     let body = serde_json::json!({
                         "query": "mutation($i: DepositInput!) { deposit(input: $i) { position } }",
@@ -184,22 +198,35 @@ impl Sender {
 
 /// `callers` callers sending deposits over `layer` for `seconds` (after a short
 /// warm-up); acknowledged deposits are added to `acked`.
+/// The server under test, as the callers reach it.
+struct Target<'a> {
+    addr: SocketAddr,
+    nats: &'a async_nats::Client,
+    store: &'a str,
+    accounts: usize,
+    acked: &'a Arc<AtomicU64>,
+}
+
 async fn measure(
     layer: Layer,
     callers: usize,
     seconds: f64,
-    accounts: usize,
-    addr: SocketAddr,
-    nats: &async_nats::Client,
-    store: &str,
-    acked: &Arc<AtomicU64>,
+    target: &Target<'_>,
 ) -> anyhow::Result<Run> {
+    let Target {
+        addr,
+        nats,
+        store,
+        accounts,
+        acked,
+    } = *target;
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for caller in 0..callers {
         let mut sender = Sender::new(layer, addr, nats, store).await?;
-        let (measuring, stop, acked) = (Arc::clone(&measuring), Arc::clone(&stop), Arc::clone(acked));
+        let (measuring, stop, acked) =
+            (Arc::clone(&measuring), Arc::clone(&stop), Arc::clone(acked));
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut i = caller;
@@ -273,34 +300,57 @@ fn run_backend(args: &Args, backend: &str) -> anyhow::Result<()> {
         .thread_name("bench-client")
         .build()?;
     let acked = Arc::new(AtomicU64::new(0));
-    println!("\n## {backend}: Deposit over REST, GraphQL and NATS request-reply ({} s per run, {} rounds)\n", args.seconds, args.rounds);
-    println!("| callers | layer | commands/s | vs REST | p50 ms | p99 ms |");
-    println!("|---:|---|---:|---:|---:|---:|");
+    println!(
+        "\n## {backend}: Deposit over REST, GraphQL and NATS request-reply ({} s per run, {} rounds)\n",
+        args.seconds, args.rounds
+    );
+    println!("| callers | layer | commands/s | vs REST | p50 ms | p99 ms | every round |");
+    println!("|---:|---|---:|---:|---:|---:|---|");
     clients.block_on(async {
         let nats = async_nats::ConnectOptions::new()
             .request_timeout(Some(Duration::from_secs(30)))
             .connect(&args.nats)
             .await?;
         for &callers in &args.callers {
-            let mut results: Vec<(Layer, Vec<Run>)> = Layer::ALL.iter().map(|l| (*l, Vec::new())).collect();
+            let mut results: Vec<(Layer, Vec<Run>)> =
+                Layer::ALL.iter().map(|l| (*l, Vec::new())).collect();
             for round in 0..args.rounds {
                 for k in 0..Layer::ALL.len() {
                     let layer = Layer::ALL[(k + round) % Layer::ALL.len()];
-                    let run = measure(layer, callers, args.seconds, args.accounts, addr, &nats, &store_name, &acked).await?;
-                    results.iter_mut().find(|(l, _)| *l == layer).unwrap().1.push(run);
+                    let target = Target {
+                        addr,
+                        nats: &nats,
+                        store: &store_name,
+                        accounts: args.accounts,
+                        acked: &acked,
+                    };
+                    let run = measure(layer, callers, args.seconds, &target).await?;
+                    results
+                        .iter_mut()
+                        .find(|(l, _)| *l == layer)
+                        .unwrap()
+                        .1
+                        .push(run);
                 }
             }
             // Each layer's best round (the least disturbed by the machine).
-            let best = |runs: &Vec<Run>| runs.iter().max_by(|a, b| a.rate.total_cmp(&b.rate)).map(|r| (r.rate, r.p50, r.p99)).unwrap();
+            let best = |runs: &Vec<Run>| {
+                runs.iter()
+                    .max_by(|a, b| a.rate.total_cmp(&b.rate))
+                    .map(|r| (r.rate, r.p50, r.p99))
+                    .unwrap()
+            };
             let rest = best(&results[0].1).0;
             for (layer, runs) in &results {
                 let (rate, p50, p99) = best(runs);
+                let rounds: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.rate)).collect();
                 println!(
-                    "| {callers} | {} | {rate:.0} | {:.2}x | {:.2} | {:.2} |",
+                    "| {callers} | {} | {rate:.0} | {:.2}x | {:.2} | {:.2} | {} |",
                     layer.name(),
                     rate / rest,
                     ms(p50),
-                    ms(p99)
+                    ms(p99),
+                    rounds.join(" / ")
                 );
             }
         }
@@ -315,7 +365,10 @@ fn run_backend(args: &Args, backend: &str) -> anyhow::Result<()> {
             .map(|r| r.get::<i64>("balance").unwrap_or_default() as u64)
             .sum::<u64>();
         let expected = acked.load(Ordering::Relaxed);
-        anyhow::ensure!(total == expected, "balances sum to {total}, {expected} deposits were acknowledged");
+        anyhow::ensure!(
+            total == expected,
+            "balances sum to {total}, {expected} deposits were acknowledged"
+        );
         println!("\nbalances checked: {total} cents = {expected} acknowledged deposits");
         intake.stop().await;
         anyhow::Ok(())

@@ -1,7 +1,8 @@
 //! `gesta serve --app examples/library/app.mjs` as a user runs it, on every backend:
 //! commands over HTTP (validated, rejected, committed), the collections' read routes
 //! with `as_of`, the OpenAPI document, `--static`, and runaway code answered with a
-//! problem while the server goes on.
+//! problem while the server goes on, GraphQL and its printed schema, and commands
+//! taken over NATS with `--nats`.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -239,4 +240,98 @@ async fn a_server_archives_by_itself() {
     assert_eq!(positions, [1, 2, 3, 4, 5]);
     let (_, books) = get(&server.base, "/collections/books").await;
     assert_eq!(books["rows"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_is_served_and_its_schema_prints_the_same_from_the_app_and_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("g.db").display());
+    let app = root().join("examples/library/app.mjs");
+    let served = serve(&app, &db, &[]);
+    let body = json!({"query": "mutation { addBook(input: {id: \"g1\", title: \"Dune\", copies: 1}) { position } } "});
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", served.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["data"]["addBook"]["position"], 1, "{answer}");
+    let from_app = Command::new(env!("CARGO_BIN_EXE_gesta"))
+        .args(["schema", "graphql", "--app"])
+        .arg(&app)
+        .output()
+        .unwrap();
+    assert!(from_app.status.success());
+    let from_server = Command::new(env!("CARGO_BIN_EXE_gesta"))
+        .args(["schema", "graphql", "--server", &served.base])
+        .output()
+        .unwrap();
+    assert!(from_server.status.success());
+    let sdl = String::from_utf8(from_app.stdout).unwrap();
+    assert_eq!(sdl, String::from_utf8(from_server.stdout).unwrap());
+    assert!(
+        sdl.contains("addBook(") && sdl.contains("books(") && sdl.contains("type Book"),
+        "{sdl}"
+    );
+    drop(served);
+
+    let off = serve(&app, &db, &["--no-graphql"]);
+    let (status, _) = get(&off.base, "/graphql/schema.graphql").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nats_commands_are_taken_over_request_reply() {
+    let url = match std::env::var("GESTA_TEST_NATS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if gesta_testkit::in_ci() => panic!("GESTA_TEST_NATS_URL must be set under CI=true"),
+        _ => {
+            eprintln!("gesta serve --nats: left out (set GESTA_TEST_NATS_URL)");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The app's name is the store's: a copy of the library under a name of its own, so
+    // that its subjects do not collide with another run's.
+    let name = format!("lib{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let source = std::fs::read_to_string(root().join("examples/library/app.mjs")).unwrap();
+    let renamed = source.replacen("name: \"library\"", &format!("name: \"{name}\""), 1);
+    assert_ne!(renamed, source, "the library app names itself \"library\"");
+    let app = dir.path().join("app.mjs");
+    std::fs::write(&app, renamed).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("n.db").display());
+    let served = serve(&app, &db, &["--nats", &url]);
+    let nats = async_nats::connect(&url).await.unwrap();
+    let subject = format!("gesta.{name}.commands.AddBook");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Idempotency-Key", "add-n1");
+    let body = br#"{"id": "n1", "title": "Dune", "copies": 1}"#;
+    for _ in 0..2 {
+        let reply = nats
+            .request_with_headers(subject.clone(), headers.clone(), body.to_vec().into())
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.headers.unwrap().get("Gesta-Status").unwrap().as_str(),
+            "200"
+        );
+        let outcome: Value = serde_json::from_slice(&reply.payload).unwrap();
+        assert_eq!(outcome["position"], 1, "{outcome}");
+    }
+    let reply = nats
+        .request(subject, br#"{"id": "n2"}"#.to_vec().into())
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.headers.unwrap().get("Gesta-Status").unwrap().as_str(),
+        "400"
+    );
+    let (_, books) = get(&served.base, "/collections/books").await;
+    assert_eq!(books["rows"].as_array().unwrap().len(), 1, "{books}");
+    drop(served);
+    // The fan-out made the app's JetStream stream: leave the server as it was.
+    let _ = async_nats::jetstream::new(nats)
+        .delete_stream(format!("GESTA_{name}"))
+        .await;
 }
