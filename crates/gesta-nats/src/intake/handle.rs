@@ -201,6 +201,6 @@ fn problem_reply(problem: &Problem) -> Reply {
         status: body.status,
         headers,
         body: serde_json::to_vec(body).unwrap_or_default(),
-        error: Some(format!("{} {}: {}", body.status, body.title, body.detail)),
+        error: Some(format!("{}:{}: {}", body.status, body.title, body.detail)),
     }
 }

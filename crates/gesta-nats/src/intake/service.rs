@@ -40,6 +40,7 @@ struct Endpoint<'a> {
     name: &'a str,
     subject: &'a str,
     queue_group: &'a str,
+    metadata: BTreeMap<String, String>,
 }
 
 impl Service {
@@ -103,7 +104,8 @@ impl Service {
         subjects
     }
 
-    /// Counts one request to `command` that took `elapsed`, failed with `error`.
+    /// Counts one request to `command` that took `elapsed`, failed with `error`
+    /// (`"<code>:<description>"`, as the micro protocol writes `last_error`).
     pub(super) fn record(&self, command: &str, elapsed: Duration, error: Option<&str>) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let counts = counts.entry(command.to_owned()).or_default();
@@ -128,6 +130,7 @@ impl Service {
             name,
             subject,
             queue_group: &self.queue_group,
+            metadata: BTreeMap::new(),
         });
         match verb {
             "PING" => {
@@ -193,7 +196,7 @@ mod tests {
         service.record(
             "Deposit",
             Duration::from_millis(4),
-            Some("400 Invalid input: amount"),
+            Some("400:Invalid input: amount"),
         );
         let stats: serde_json::Value =
             serde_json::from_slice(&service.answer("$SRV.STATS").unwrap()).unwrap();
@@ -201,7 +204,7 @@ mod tests {
         assert_eq!(deposit["num_requests"], 2);
         assert_eq!(deposit["num_errors"], 1);
         assert_eq!(deposit["average_processing_time"], 3_000_000);
-        assert_eq!(deposit["last_error"], "400 Invalid input: amount");
+        assert_eq!(deposit["last_error"], "400:Invalid input: amount");
         assert!(service.answer("$SRV.NOPE").is_none());
     }
 }

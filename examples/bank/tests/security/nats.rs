@@ -264,16 +264,18 @@ async fn retries_with_one_key_run_once_across_two_intakes_in_one_queue_group() {
                 .request(format!("$SRV.STATS.{service}.{id}"), "".into())
                 .await
                 .unwrap();
-            let body: Value = serde_json::from_slice(&reply.payload).unwrap();
-            assert_eq!(body["type"], "io.nats.micro.v1.stats_response");
-            let deposit = body["endpoints"]
-                .as_array()
-                .unwrap()
+            // The reference client's own type reads it.
+            let stats: async_nats::service::Stats = serde_json::from_slice(&reply.payload).unwrap();
+            assert_eq!(stats.kind, "io.nats.micro.v1.stats_response");
+            assert_eq!(&stats.id, id);
+            let deposit = stats
+                .endpoints
                 .iter()
-                .find(|e| e["name"] == "Deposit")
-                .unwrap()
-                .clone();
-            shares.push(deposit["num_requests"].as_u64().unwrap());
+                .find(|e| e.name == "Deposit")
+                .unwrap();
+            assert_eq!(deposit.queue_group, "gesta");
+            assert_eq!(deposit.errors, 0);
+            shares.push(deposit.requests as u64);
         }
         assert_eq!(shares.iter().sum::<u64>(), 120, "{shares:?}");
         assert!(
@@ -310,35 +312,41 @@ async fn the_intake_answers_the_nats_service_protocol() {
     )
     .await
     {
-        let body: Value = serde_json::from_slice(&message.payload).unwrap();
-        assert_eq!(body["type"], "io.nats.micro.v1.ping_response");
-        found |= body["id"] == id;
+        let ping: async_nats::service::PingResponse =
+            serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(ping.kind, "io.nats.micro.v1.ping_response");
+        found |= ping.id == id;
     }
     assert!(found, "this intake did not answer $SRV.PING");
     let reply = nats
         .request(format!("$SRV.INFO.{service}"), "".into())
         .await
         .unwrap();
-    let info: Value = serde_json::from_slice(&reply.payload).unwrap();
-    assert_eq!(info["type"], "io.nats.micro.v1.info_response");
-    let subjects: HashSet<&str> = info["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["subject"].as_str().unwrap())
-        .collect();
+    let info: async_nats::service::Info = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(info.kind, "io.nats.micro.v1.info_response");
+    assert_eq!((info.name.as_str(), info.id.as_str()), (service, id));
+    let subjects: HashSet<&str> = info.endpoints.iter().map(|e| e.subject.as_str()).collect();
     for command in ["OpenAccount", "Deposit", "Withdraw", "Transfer"] {
         assert!(
             subjects.contains(format!("gesta.{name}.commands.{command}").as_str()),
-            "{info}"
+            "{subjects:?}"
         );
     }
-    assert!(
-        info["endpoints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["queue_group"] == "gesta")
-    );
+    assert!(info.endpoints.iter().all(|e| e.queue_group == "gesta"));
+    // A failed request counts as an error, with its code first in last_error.
+    let (status, _, _) = request(&nats, &name, "Deposit", &[], b"{}").await;
+    assert_eq!(status, 401);
+    let reply = nats
+        .request(format!("$SRV.STATS.{service}.{id}"), "".into())
+        .await
+        .unwrap();
+    let stats: async_nats::service::Stats = serde_json::from_slice(&reply.payload).unwrap();
+    let deposit = stats
+        .endpoints
+        .iter()
+        .find(|e| e.name == "Deposit")
+        .unwrap();
+    assert_eq!((deposit.requests, deposit.errors), (1, 1));
+    assert_eq!(deposit.last_error.as_ref().map(|e| e.code), Some(401));
     intake.stop().await;
 }
