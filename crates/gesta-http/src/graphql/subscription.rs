@@ -6,18 +6,47 @@
 use async_graphql::dynamic::{
     FieldValue, InputValue, Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef,
 };
+use std::sync::Arc;
+
 use gesta::event::Position;
 use gesta::subscription::Start;
+use tokio::sync::Semaphore;
 
 use super::errors::{self, invalid};
 use super::event::EventNode;
 use super::query::{caller, categories};
+
+/// The most subscriptions one WebSocket may run at once (beyond: an error with status
+/// 429 for the next `subscribe`); the per-caller cap on sockets is the server's
+/// `--max-subscriptions`.
+pub(crate) const PER_SOCKET: usize = 16;
+
+/// The subscriptions running on one WebSocket.
+#[derive(Clone)]
+pub(crate) struct PerSocket(Arc<Semaphore>);
+
+impl Default for PerSocket {
+    fn default() -> Self {
+        PerSocket(Arc::new(Semaphore::new(PER_SOCKET)))
+    }
+}
 
 /// The `Subscription` type.
 pub(crate) fn object() -> Subscription {
     let events = SubscriptionField::new("events", TypeRef::named_nn("Event"), |ctx| {
         SubscriptionFieldFuture::new(async move {
             let (store, access) = caller(&ctx)?;
+            let slot = match ctx.data_opt::<PerSocket>() {
+                Some(PerSocket(slots)) => Some(Arc::clone(slots).try_acquire_owned().map_err(|_| {
+                    errors::error(crate::problem::Problem::new(
+                        axum::http::StatusCode::TOO_MANY_REQUESTS,
+                        "too-many-subscriptions",
+                        "Too many subscriptions",
+                        format!("at most {PER_SOCKET} subscriptions run on one WebSocket; complete one first"),
+                    ))
+                })?),
+                None => None,
+            };
             let after = match ctx.args.get("after") {
                 Some(value) if !value.is_null() => {
                     let n = value
@@ -42,12 +71,13 @@ pub(crate) fn object() -> Subscription {
                 .subscribe(Start::After(Position(after)), filter)
                 .await
                 .map_err(errors::store)?;
-            let stream = futures_util::stream::unfold(Some(subscription), |state| async move {
-                let mut subscription = state?;
+            // The slot goes with the stream: dropped when the subscription ends.
+            let stream = futures_util::stream::unfold(Some((subscription, slot)), |state| async move {
+                let (mut subscription, slot) = state?;
                 match subscription.next().await {
                     Ok(event) => {
                         let node = EventNode::parse(event.cloudevent_json());
-                        Some((Ok(FieldValue::owned_any(node)), Some(subscription)))
+                        Some((Ok(FieldValue::owned_any(node)), Some((subscription, slot))))
                     }
                     // The error ends the subscription; the client resumes after the last
                     // position it saw.

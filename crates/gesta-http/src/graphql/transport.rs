@@ -214,6 +214,7 @@ async fn session(
         };
         let mut data = Data::default();
         data.insert(access);
+        data.insert(super::subscription::PerSocket::default());
         Ok(data)
     };
     let messages = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)

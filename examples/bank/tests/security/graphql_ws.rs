@@ -201,3 +201,59 @@ async fn a_websocket_without_a_valid_token_is_closed_with_4403() {
     let (status, _, _) = bank.call("none", "GET", "/graphql", None).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn one_socket_runs_at_most_sixteen_subscriptions() {
+    let Some(bank) = Bank::start(gesta_testkit::Engine::Sqlite).await else {
+        return;
+    };
+    let token = bank.token("teller").unwrap().to_owned();
+    let mut socket = connect(&bank, json!({"token": token})).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    // Sixteen subscriptions after the head: they wait for new events.
+    for i in 0..16 {
+        subscribe(&mut socket, &format!("s{i}"), 4).await;
+    }
+    subscribe(&mut socket, "s16", 4).await;
+    // One of the seventeen (whichever the server polls last) is refused.
+    let refused = next(&mut socket).await.unwrap();
+    let text = refused.to_string();
+    assert!(
+        text.contains("429") && text.contains("Too many subscriptions"),
+        "{refused}"
+    );
+    let refused = refused["id"].as_str().unwrap().to_owned();
+    let done = if refused == "s0" { "s1" } else { "s0" };
+    // Completing one frees its slot.
+    socket
+        .send(Message::text(
+            json!({"id": done, "type": "complete"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    subscribe(&mut socket, "room-again", 4).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = json!({"account_id": "c1", "amount": 1});
+    assert_eq!(
+        bank.call("teller", "POST", "/commands/Deposit", Some(&body))
+            .await
+            .0,
+        200
+    );
+    let mut ids = std::collections::HashSet::new();
+    while ids.len() < 16 {
+        let message = next(&mut socket).await.unwrap();
+        if message["type"] == "next" {
+            assert_eq!(
+                message["payload"]["data"]["events"]["position"], 5,
+                "{message}"
+            );
+            ids.insert(message["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(
+        ids.contains("room-again") && !ids.contains(done) && !ids.contains(&refused),
+        "{ids:?}"
+    );
+}
