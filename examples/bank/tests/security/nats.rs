@@ -217,9 +217,15 @@ async fn retries_with_one_key_run_once_across_two_intakes_in_one_queue_group() {
             continue;
         };
         let name = store_name();
-        // Two intakes on the store, as two server processes would be.
+        // Two intakes, each on a store of its own over the one database, as two server
+        // processes would be.
         let first = intake(&bank, &url, &name).await;
-        let second = intake(&bank, &url, &name).await;
+        let other = gesta::Store::open(bank.db.url(), gesta_bank::app())
+            .await
+            .unwrap();
+        let config =
+            IntakeConfig::new(&url, &name).security(Some(std::sync::Arc::clone(&bank.security)));
+        let second = Intake::start(other.clone(), config).await.unwrap();
         let nats = client(&url).await;
         let teller = bearer(&bank, "teller");
         let head = bank.head().await;
@@ -231,14 +237,18 @@ async fn retries_with_one_key_run_once_across_two_intakes_in_one_queue_group() {
                 // retrying after timeouts would.
                 let key = format!("nats-retry-{i}");
                 let body = json!({"account_id": "t2", "amount": 1}).to_string();
+                let headers = [
+                    ("Authorization", teller.as_str()),
+                    ("Idempotency-Key", key.as_str()),
+                ];
                 let mut ids = HashSet::new();
-                for _ in 0..3 {
-                    let headers = [
-                        ("Authorization", teller.as_str()),
-                        ("Idempotency-Key", key.as_str()),
-                    ];
-                    let (status, _, reply) =
-                        request(&nats, &name, "Deposit", &headers, body.as_bytes()).await;
+                // Two copies at once (the retry overtakes the first), then one more.
+                let (a, b) = tokio::join!(
+                    request(&nats, &name, "Deposit", &headers, body.as_bytes()),
+                    request(&nats, &name, "Deposit", &headers, body.as_bytes()),
+                );
+                let c = request(&nats, &name, "Deposit", &headers, body.as_bytes()).await;
+                for (status, _, reply) in [a, b, c] {
                     assert_eq!(status, 200, "{reply}");
                     ids.insert(reply["command_id"].as_str().unwrap().to_owned());
                 }

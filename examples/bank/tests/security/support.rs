@@ -31,7 +31,8 @@ pub struct Bank {
     /// `jwt-teller`, `expired`, ...).
     pub tokens: Vec<(&'static str, Option<String>)>,
     _stop: oneshot::Sender<()>,
-    _db: Database,
+    /// The database, for a second store (another process's) on it.
+    pub db: Database,
 }
 
 impl Bank {
@@ -79,7 +80,7 @@ impl Bank {
             client: reqwest::Client::new(),
             tokens,
             _stop: stop,
-            _db: db,
+            db,
         };
         for id in ["c1", "t2"] {
             let open = json!({"account_id": id, "owner": "Ada"});
