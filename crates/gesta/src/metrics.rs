@@ -16,6 +16,9 @@ pub struct StoreMetrics {
     pub commands_failed: Counter,
     /// Events appended to the log.
     pub events_appended: Counter,
+    /// Failed units that had written, so the writer rolled back to its savepoint (or
+    /// the whole transaction) and redid the units since (ADR 013).
+    pub writer_rollbacks: Counter,
     /// Units of work per transaction.
     pub batch_size: Histogram,
     /// Seconds from BEGIN to the end of COMMIT, per batch.
@@ -30,6 +33,7 @@ impl Default for StoreMetrics {
             commands_committed: Counter::default(),
             commands_failed: Counter::default(),
             events_appended: Counter::default(),
+            writer_rollbacks: Counter::default(),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             queue_depth: Gauge::default(),
@@ -65,6 +69,11 @@ impl StoreMetrics {
             "events_appended",
             "Events appended to the log",
             self.events_appended.clone(),
+        );
+        registry.register(
+            "writer_rollbacks",
+            "Failed units that had written, rolled back with the units after the writer's savepoint",
+            self.writer_rollbacks.clone(),
         );
         registry.register(
             "batch_size",

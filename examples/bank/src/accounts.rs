@@ -32,6 +32,31 @@ pub fn balance(tx: &mut Tx<'_>, id: &str) -> Result<Option<u64>, gesta::sql::Sql
     )
 }
 
+/// The balances of accounts `a` and `b` (`None` for one that does not exist), read in
+/// one statement: on a database server every statement is a round trip.
+pub fn two_balances(
+    tx: &mut Tx<'_>,
+    a: &str,
+    b: &str,
+) -> Result<(Option<u64>, Option<u64>), gesta::sql::SqlError> {
+    let rows = tx.query(
+        "SELECT id, balance FROM accounts WHERE id IN (:a, :b)",
+        &params! { "a" => a, "b" => b },
+    )?;
+    let (mut first, mut second) = (None, None);
+    for row in rows {
+        let id: String = row.get("id")?;
+        let balance: u64 = row.get("balance")?;
+        if id == a {
+            first = Some(balance);
+        }
+        if id == b {
+            second = Some(balance);
+        }
+    }
+    Ok((first, second))
+}
+
 /// The owner of an account whose owner was erased.
 pub const ERASED_OWNER: &str = "(erased)";
 

@@ -131,10 +131,14 @@ fn check_owner(tx: &Tx<'_>, field: &str, account: &str) -> Result<(), Rejection>
     Ok(())
 }
 
+/// The 404 rejection for account `id`.
+fn missing(id: &str) -> Rejection {
+    Rejection::not_found(format!("account {id:?} does not exist"))
+}
+
 /// The balance of `id`, or a 404 rejection naming it.
 fn balance(tx: &mut Tx<'_>, id: &str) -> Result<u64, HandlerError> {
-    accounts::balance(tx, id)?
-        .ok_or_else(|| Rejection::not_found(format!("account {id:?} does not exist")).into())
+    Ok(accounts::balance(tx, id)?.ok_or_else(|| missing(id))?)
 }
 
 /// `OpenAccount`: refused with 409 if the account exists.
@@ -190,8 +194,9 @@ pub fn transfer(tx: &mut Tx<'_>, cmd: Transfer) -> Result<Vec<NewEvent>, Handler
     if cmd.from == cmd.to {
         return Err(Rejection::invalid("to", "must differ from `from`").into());
     }
-    let available = balance(tx, &cmd.from)?;
-    balance(tx, &cmd.to)?;
+    let (available, to) = accounts::two_balances(tx, &cmd.from, &cmd.to)?;
+    let available = available.ok_or_else(|| missing(&cmd.from))?;
+    to.ok_or_else(|| missing(&cmd.to))?;
     if available < cmd.amount {
         return Err(insufficient(&cmd.from, available, cmd.amount));
     }

@@ -109,7 +109,7 @@ pub(super) fn append(
             None => w.log().push(stored.clone()),
         }
         *next += 1;
-        reduce(&mut w.tx(), app, &stored)?;
+        w.redoable(|w| reduce(&mut w.tx(), app, &stored))?;
         recorded.push(stored);
     }
     Ok(recorded)

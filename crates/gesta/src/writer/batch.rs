@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{Job, Unit, WriterConfig};
+use super::{Job, Unit, UnitMeta, WriterConfig};
 use crate::Error;
 use crate::app::App;
 use crate::backend::Dialect;
@@ -27,6 +27,56 @@ pub(crate) struct Writer {
 }
 
 type Reply = oneshot::Sender<Result<CommandOutcome, Error>>;
+
+/// What the batch does after a unit.
+enum Continue {
+    /// Go on in the same transaction.
+    Yes,
+    /// The transaction was rolled back; open a new one for the rest.
+    Reopen,
+}
+
+/// The writer's one savepoint in a batch, and the units after it (ADR 013).
+#[derive(Default)]
+struct Savepoint {
+    /// `SAVEPOINT gesta_unit` is set in the open transaction.
+    set: bool,
+    /// The units that succeeded since it was set, in order (their outcomes are the
+    /// last `metas.len()` entries of the batch's `done`). Each can be redone: after
+    /// one that cannot, the savepoint moves before the next unit runs.
+    metas: Vec<UnitMeta>,
+    /// A unit after the savepoint cannot be redone, or units were redone: move the
+    /// savepoint before the next unit.
+    advance: bool,
+}
+
+impl Savepoint {
+    /// The statement to run before the next unit, if any. `succeeded`: a unit of this
+    /// transaction succeeded (so there is something to keep).
+    fn before_unit(&mut self, succeeded: bool) -> Option<&'static str> {
+        let statement = match (self.set, self.advance, succeeded) {
+            (false, _, true) => "SAVEPOINT gesta_unit",
+            (true, true, _) => "RELEASE SAVEPOINT gesta_unit; SAVEPOINT gesta_unit",
+            _ => return None,
+        };
+        self.set = true;
+        self.advance = false;
+        self.metas.clear();
+        Some(statement)
+    }
+
+    fn after_success(&mut self, meta: UnitMeta, redoable: bool) {
+        if self.set {
+            self.advance |= !redoable;
+            self.metas.push(meta);
+        }
+    }
+
+    /// The units since the savepoint were redone: they are kept by moving it.
+    fn after_redo(&mut self) {
+        self.advance = !self.metas.is_empty();
+    }
+}
 
 impl Writer {
     /// Runs until every sender of `jobs` is gone.
@@ -65,36 +115,74 @@ impl Writer {
         }
     }
 
-    /// Runs `units` in one transaction and replies to each caller.
-    fn run_batch(&mut self, units: Vec<Unit>) {
-        let size = units.len();
-        if let Err(err) = self.session.begin(self.dialect.begin) {
-            return self.fail_all(units.into_iter().map(|u| u.reply), &err);
-        }
-        let started = Instant::now();
-        let head = match crate::read::last_position(&mut self.session.tx()) {
-            Ok(head) => head,
+    /// Opens the batch's transaction and reads the head under the write lock.
+    fn open(&mut self) -> Result<Position, SqlError> {
+        self.session.begin(self.dialect.begin)?;
+        match crate::read::last_position(&mut self.session.tx()) {
+            Ok(head) => {
+                self.log.start_batch(head);
+                Ok(head)
+            }
             Err(err) => {
                 let _ = self.session.end(false);
-                return self.fail_all(units.into_iter().map(|u| u.reply), &err);
+                Err(err)
             }
+        }
+    }
+
+    /// Runs `units` in one transaction and replies to each caller.
+    ///
+    /// Units run without a savepoint of their own (ADR 013): a unit that fails before
+    /// writing anything (a rejection, the common failure) leaves nothing to undo. One
+    /// savepoint, set before the second unit, marks what the batch has done so far;
+    /// when a unit fails after writing, the writer rolls back to it and redoes the
+    /// units since (their reducers on their events, their idempotency records), then
+    /// moves the savepoint past them. A unit whose writes cannot be redone (a handler
+    /// that writes, sealed personal data, a revert, an erasure) gets the savepoint
+    /// moved past it at once.
+    fn run_batch(&mut self, units: Vec<Unit>) {
+        let size = units.len();
+        let started = Instant::now();
+        let mut head = match self.open() {
+            Ok(head) => head,
+            Err(err) => return self.fail_all(units.into_iter().map(|u| u.reply), &err),
         };
-        self.log.start_batch(head);
         let mut next = head.0 + 1;
         let mut done: Vec<(Reply, CommandOutcome)> = Vec::with_capacity(size);
-        let mut open = false;
+        let mut savepoint = Savepoint::default();
         let mut units = units.into_iter();
         while let Some(unit) = units.next() {
-            if let Err(err) = self.run_in_savepoint(unit, &mut next, &mut done, &mut open) {
-                let _ = self.session.end(false);
-                let pending = done
-                    .into_iter()
-                    .map(|(r, _)| r)
-                    .chain(units.map(|u| u.reply));
-                return self.fail_all(pending, &err);
+            match self.run_one(unit, &mut next, &mut done, &mut savepoint) {
+                Ok(Continue::Yes) => {}
+                Ok(Continue::Reopen) => {
+                    // The unit failed with nothing of the batch to keep: the whole
+                    // transaction was rolled back; the rest goes in a new one.
+                    if units.len() == 0 {
+                        return self.metrics.record_batch(size, started.elapsed());
+                    }
+                    head = match self.open() {
+                        Ok(head) => head,
+                        Err(err) => return self.fail_all(units.map(|u| u.reply), &err),
+                    };
+                    next = head.0 + 1;
+                }
+                Err(err) => {
+                    let _ = self.session.end(false);
+                    let pending = done
+                        .into_iter()
+                        .map(|(r, _)| r)
+                        .chain(units.map(|u| u.reply));
+                    return self.fail_all(pending, &err);
+                }
             }
         }
         let last = Position(next - 1);
+        if done.is_empty() {
+            // Every unit failed: nothing to write.
+            let _ = self.session.end(false);
+            self.log.forget();
+            return self.metrics.record_batch(size, started.elapsed());
+        }
         if let Err(err) = self.finish_batch(head, last) {
             let _ = self.session.end(false);
             return self.fail_all(done.into_iter().map(|(r, _)| r), &err);
@@ -115,45 +203,65 @@ impl Writer {
         Ok(())
     }
 
-    /// Runs one unit inside a savepoint. Only savepoint bookkeeping errors are returned;
-    /// the unit's own failure goes to its caller. A successful unit's savepoint is
-    /// released together with the next one's start (`open`), one round trip fewer.
-    fn run_in_savepoint(
+    /// Runs one unit and settles the savepoint. Only errors of the writer's own
+    /// statements (savepoints, redoing) are returned, and fail the batch; the unit's
+    /// failure goes to its caller.
+    fn run_one(
         &mut self,
         unit: Unit,
         next: &mut u64,
         done: &mut Vec<(Reply, CommandOutcome)>,
-        open: &mut bool,
-    ) -> Result<(), SqlError> {
-        let start = if *open {
-            "RELEASE SAVEPOINT gesta_unit; SAVEPOINT gesta_unit"
-        } else {
-            "SAVEPOINT gesta_unit"
-        };
-        self.session.conn.execute_batch(start)?;
+        savepoint: &mut Savepoint,
+    ) -> Result<Continue, SqlError> {
+        if let Some(statement) = savepoint.before_unit(!done.is_empty()) {
+            self.session.conn.execute_batch(statement)?;
+            self.log.start_segment();
+        }
         self.log.start_unit();
         let before = *next;
         let Unit { work, meta, reply } = unit;
-        match self.run_unit(work, &meta, next) {
-            Ok(outcome) => {
-                self.log.unit_succeeded();
-                *open = true;
-                done.push((reply, outcome));
-            }
+        let (result, footprint) = self.run_unit(work, &meta, next);
+        let outcome = match result {
+            Ok(outcome) => outcome,
             Err(err) => {
                 *next = before;
-                self.log.unit_failed();
-                self.session.conn.execute_batch(
-                    "ROLLBACK TO SAVEPOINT gesta_unit; RELEASE SAVEPOINT gesta_unit",
-                )?;
-                *open = false;
                 self.metrics.commands_failed.inc();
                 let _ = reply.send(Err(err));
+                if !footprint.dirty {
+                    self.log.unit_failed(false);
+                    return Ok(Continue::Yes);
+                }
+                self.metrics.writer_rollbacks.inc();
+                if !savepoint.set {
+                    // Nothing before this unit to keep (else the savepoint would be set).
+                    self.log.unit_failed(true);
+                    self.session.end(false)?;
+                    self.log.forget();
+                    return Ok(Continue::Reopen);
+                }
+                self.session
+                    .conn
+                    .execute_batch("ROLLBACK TO SAVEPOINT gesta_unit")?;
+                self.log.unit_failed(true);
+                let kept = &done[done.len() - savepoint.metas.len()..];
+                for (meta, (_, outcome)) in savepoint.metas.iter().zip(kept) {
+                    self.redo(meta, outcome).map_err(|err| match err {
+                        Error::Database(e) => e,
+                        other => SqlError::new(
+                            crate::sql::SqlErrorKind::Other,
+                            format!("redoing a unit after a rollback failed: {other}"),
+                        ),
+                    })?;
+                }
+                savepoint.after_redo();
+                return Ok(Continue::Yes);
             }
-        }
-        Ok(())
+        };
+        self.log.unit_succeeded();
+        savepoint.after_success(meta, footprint.redoable);
+        done.push((reply, outcome));
+        Ok(Continue::Yes)
     }
-
     fn commit(
         &mut self,
         done: Vec<(Reply, CommandOutcome)>,

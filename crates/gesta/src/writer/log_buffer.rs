@@ -20,7 +20,6 @@ const MAX_KNOWN: usize = 100_000;
 #[derive(Debug, Default, Clone, Copy)]
 struct Mark {
     events: usize,
-    flushed: usize,
 }
 
 /// Buffered log writes of the current batch, and the stream-version cache.
@@ -39,6 +38,11 @@ pub(crate) struct LogBuffer {
     /// The last position this writer committed, while the cache is valid.
     known_at: Option<Position>,
     mark: Mark,
+    /// `events[..segment]` were written before the writer's savepoint: a rollback to
+    /// it keeps them.
+    segment: usize,
+    /// The current unit's own rows or versions reached the database.
+    unit_wrote: bool,
 }
 
 impl LogBuffer {
@@ -53,6 +57,8 @@ impl LogBuffer {
             known: HashMap::new(),
             known_at: None,
             mark: Mark::default(),
+            segment: 0,
+            unit_wrote: false,
         }
     }
 
@@ -67,9 +73,9 @@ impl LogBuffer {
 
     pub(super) fn start_unit(&mut self) {
         self.unit.clear();
+        self.unit_wrote = false;
         self.mark = Mark {
             events: self.events.len(),
-            flushed: self.flushed,
         };
     }
 
@@ -77,14 +83,30 @@ impl LogBuffer {
         self.batch.extend(self.unit.drain());
     }
 
-    /// The unit's savepoint was rolled back: forget its events and versions, and any
-    /// rows written since it started (the rollback removed them).
-    pub(super) fn unit_failed(&mut self) {
+    /// The unit failed: forget its events and versions. `rolled_back` says whether the
+    /// writer rolled back to its savepoint (`Writer` in batch.rs), which removed every
+    /// row written since [`LogBuffer::start_segment`]; otherwise the unit wrote nothing
+    /// of its own and what was flushed stays.
+    pub(super) fn unit_failed(&mut self, rolled_back: bool) {
         for event in self.events.drain(self.mark.events..) {
             self.ids.remove(&event.id);
         }
-        self.flushed = self.flushed.min(self.mark.flushed).min(self.events.len());
+        if rolled_back {
+            self.flushed = self.flushed.min(self.segment);
+        }
+        self.flushed = self.flushed.min(self.events.len());
         self.unit.clear();
+    }
+
+    /// The writer set its savepoint: what was written so far survives a rollback to it.
+    pub(super) fn start_segment(&mut self) {
+        self.segment = self.flushed;
+    }
+
+    /// Whether the current unit's own rows or versions reached the database (a
+    /// statement concerning the log tables wrote them first).
+    pub(super) fn unit_wrote(&self) -> bool {
+        self.unit_wrote
     }
 
     /// The batch committed up to `last`: its versions become known.
@@ -108,6 +130,8 @@ impl LogBuffer {
         self.events.clear();
         self.ids.clear();
         self.flushed = 0;
+        self.segment = 0;
+        self.unit_wrote = false;
         self.unit.clear();
         self.batch.clear();
     }
@@ -150,6 +174,9 @@ impl LogBuffer {
 
     /// Writes buffered events and every stream version this batch set.
     pub(crate) fn flush(&mut self, conn: &mut dyn Connection) -> Result<(), SqlError> {
+        if !self.unit.is_empty() || self.events.len() > self.mark.events.max(self.flushed) {
+            self.unit_wrote = true;
+        }
         while self.flushed < self.events.len() {
             let end = (self.flushed + CHUNK).min(self.events.len());
             insert_events(conn, self.dialect, &self.events[self.flushed..end])?;
@@ -167,7 +194,7 @@ impl LogBuffer {
     }
 }
 
-fn mentions(sql: &str, word: &[u8]) -> bool {
+pub(super) fn mentions(sql: &str, word: &[u8]) -> bool {
     sql.as_bytes()
         .windows(word.len())
         .any(|w| w.eq_ignore_ascii_case(word))

@@ -1,21 +1,23 @@
-//! Group commit: many commands in one transaction, each in its own savepoint. A
-//! failing command gets its own error and leaves nothing behind; the others commit.
+//! Group commit: many commands in one transaction. A failing command gets its own
+//! error and leaves nothing behind; the others commit (ADR 013: a failure after writes
+//! rolls back to the writer's savepoint and redoes the commands since).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use gesta::event::{Position, StreamVersion};
-use gesta::{CommandOutcome, Error, ExpectedVersion, RejectionKind};
+use gesta::{CommandOutcome, Context, Error, ExpectedVersion, RejectionKind};
 use tokio::task::JoinSet;
 
 use crate::app::{Mode, Note};
-use crate::check::{self, sid, wrong_version};
+use crate::check::{self, TallyRow, sid, wrong_version};
 use crate::harness::TestDb;
 
 conformance!(
     failures_are_isolated,
     reducer_failure_rolls_back_command,
     commands_see_earlier_commands,
+    late_failures_keep_what_came_before,
 );
 
 const MODES: [Mode; 6] = [
@@ -172,4 +174,107 @@ async fn commands_see_earlier_commands(b: TestDb) {
     let log = check::gap_free_log(&store).await;
     assert_eq!(log.len(), 2);
     check::read_model_matches_log(&store, &log).await;
+}
+
+/// One batch where commands that wrote and then failed (a reducer refusing an event, a
+/// handler failing after its own write) sit between commands that committed, some
+/// with idempotency keys, and handlers that write rows of their own and succeed
+/// (which the writer cannot redo from events). Every committed command's read-model
+/// rows and idempotency record survive the rollbacks, every handler's own row too,
+/// nothing of a failed command does, and a retry of each keyed command replays it.
+async fn late_failures_keep_what_came_before(b: TestDb) {
+    let store = b.open().await;
+    let blocker = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .dispatch(Note::new("blocker", "blocker", 1).mode(Mode::SleepMs(300)))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let plan = [
+        Mode::Commit,
+        Mode::Scribble,
+        Mode::Commit,
+        Mode::PoisonReducer,
+        Mode::Commit,
+        Mode::WriteThenFail,
+        Mode::Reject,
+        Mode::Commit,
+        Mode::PoisonReducer,
+        Mode::PoisonReducer,
+        Mode::Scribble,
+        Mode::Commit,
+    ];
+    let keyed = |i: usize| Context {
+        idempotency_key: Some(format!("late-{i}")),
+        ..Context::default()
+    };
+    let note = |i: usize, mode: Mode| {
+        Note::new(&format!("late-{}", i % 3), &format!("l{i}"), 2).mode(mode)
+    };
+    let mut tasks = JoinSet::new();
+    for (i, mode) in plan.iter().copied().enumerate() {
+        let store = store.clone();
+        let context = keyed(i);
+        tasks.spawn(async move { (i, store.dispatch_with(note(i, mode), context).await) });
+    }
+    let mut committed = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, result) = joined.unwrap();
+        match (plan[i], result) {
+            (Mode::Commit, Ok(outcome)) => committed.push((i, outcome)),
+            (Mode::Scribble, Ok(outcome)) => assert!(outcome.events.is_empty()),
+            (Mode::PoisonReducer, Err(Error::ReducerFailed { .. }))
+            | (Mode::WriteThenFail, Err(Error::HandlerFailed { .. }))
+            | (Mode::Reject, Err(Error::Rejected(_))) => {}
+            (mode, other) => panic!("command {i} ({mode:?}) ended with {other:?}"),
+        }
+    }
+    let blocker = blocker.await.unwrap().unwrap();
+    // Three failures wrote before failing; the first may have come before anything
+    // committed in its transaction, the others had units before them to keep.
+    assert!(store.metrics().writer_rollbacks.get() >= 3);
+    let commits = plan.iter().filter(|m| **m == Mode::Commit).count();
+    assert_eq!(committed.len(), commits);
+
+    let log = check::gap_free_log(&store).await;
+    assert_eq!(
+        log.len(),
+        1 + 2 * committed.len(),
+        "failed commands left events"
+    );
+    for (_, outcome) in &committed {
+        check::outcome_in_log(outcome, &log);
+    }
+    check::outcome_in_log(&blocker, &log);
+    let junk = TallyRow {
+        stream_id: "junk".into(),
+        events: 2,
+    };
+    let tallies = check::tallies(&store).await;
+    assert!(
+        tallies.contains(&junk),
+        "a handler's own write was lost: {tallies:?}"
+    );
+    let (notes, expected_tallies) = check::expected_read_model(&log);
+    assert_eq!(
+        check::notes(&store).await,
+        notes,
+        "notes disagree with the log"
+    );
+    let others: Vec<TallyRow> = tallies.into_iter().filter(|t| *t != junk).collect();
+    assert_eq!(others, expected_tallies, "tallies disagree with the log");
+
+    for (i, first) in &committed {
+        let retry = store
+            .dispatch_with(note(*i, Mode::Commit), keyed(*i))
+            .await
+            .unwrap();
+        assert!(retry.replayed, "command {i}'s idempotency record was lost");
+        assert_eq!(retry.command_id, first.command_id);
+        assert_eq!(retry.position, first.position);
+    }
+    assert_eq!(check::gap_free_log(&store).await.len(), log.len());
 }
