@@ -41,17 +41,34 @@ impl Target {
         }
     }
 
-    /// The statements the server has executed, over all clients, if it counts them
-    /// (MySQL/MariaDB's global `Questions`).
+    /// The statements the server has executed, over all clients, if it counts them:
+    /// MySQL/MariaDB's global `Questions`; on PostgreSQL the calls in
+    /// `pg_stat_statements`, when the server preloads it
+    /// (`shared_preload_libraries = 'pg_stat_statements'`; utility statements such as
+    /// `BEGIN` and `SAVEPOINT` count too, as `track_utility` is on by default).
     pub fn server_statements(&self) -> Option<u64> {
-        if self.backend != Engine::Mysql {
-            return None;
+        match self.backend {
+            Engine::Sqlite => None,
+            Engine::Mysql => {
+                let mut conn = mysql_admin(&self.url).ok()?;
+                let row: Option<(String, u64)> = conn
+                    .query_first("SHOW GLOBAL STATUS LIKE 'Questions'")
+                    .ok()?;
+                row.map(|(_, n)| n)
+            }
+            // The synchronous client runs a runtime of its own: not on a runtime thread.
+            Engine::Postgres => std::thread::scope(|scope| {
+                scope.spawn(|| pg_statements(&self.url)).join().ok().flatten()
+            }),
         }
-        let mut conn = mysql_admin(&self.url).ok()?;
-        let row: Option<(String, u64)> = conn
-            .query_first("SHOW GLOBAL STATUS LIKE 'Questions'")
-            .ok()?;
-        row.map(|(_, n)| n)
+    }
+
+    /// What [`Target::server_statements`] counts, for the report.
+    pub fn statement_counter(&self) -> &'static str {
+        match self.backend {
+            Engine::Postgres => "`pg_stat_statements`",
+            _ => "global `Questions`",
+        }
     }
 
     /// A line describing the server and its durability settings.
@@ -112,6 +129,19 @@ impl Scratch {
 }
 
 /// A connection to the MySQL server of `url`, without a default database.
+/// The calls `pg_stat_statements` counted, over all clients (`None` without it).
+fn pg_statements(url: &str) -> Option<u64> {
+    let mut conn = postgres::Client::connect(url, postgres::NoTls).ok()?;
+    let _ = conn.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    let row = conn
+        .query_one(
+            "SELECT COALESCE(SUM(calls), 0)::bigint FROM pg_stat_statements",
+            &[],
+        )
+        .ok()?;
+    u64::try_from(row.get::<_, i64>(0)).ok()
+}
+
 fn mysql_admin(url: &str) -> anyhow::Result<mysql::Conn> {
     let opts = mysql::Opts::from_url(url).with_context(|| format!("bad URL {url}"))?;
     mysql::Conn::new(mysql::OptsBuilder::from_opts(opts).db_name(None::<String>))

@@ -61,8 +61,9 @@ pub fn run(
         }
         if let Some(statements) = statements {
             note.push_str(&format!(
-                "; {:.1} statements per command at the server (global `Questions`)",
-                statements as f64 / load.ok.max(1) as f64
+                "; {:.2} statements per command at the server ({})",
+                statements as f64 / load.ok.max(1) as f64,
+                target.statement_counter()
             ));
         }
         report.note(note);
