@@ -58,7 +58,11 @@ impl Target {
             }
             // The synchronous client runs a runtime of its own: not on a runtime thread.
             Engine::Postgres => std::thread::scope(|scope| {
-                scope.spawn(|| pg_statements(&self.url)).join().ok().flatten()
+                scope
+                    .spawn(|| pg_statements(&self.url))
+                    .join()
+                    .ok()
+                    .flatten()
             }),
         }
     }

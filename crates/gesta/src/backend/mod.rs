@@ -51,6 +51,11 @@ pub struct Dialect {
     /// Statements that start the writer's transaction and take the write lock, so that
     /// writers in several processes take turns and positions follow commit order.
     pub begin: &'static [&'static str],
+    /// One multi-statement text that does what `begin` does and then selects the
+    /// log's last position (`MAX(position)`, NULL when empty), sent as one round trip
+    /// by the writer at the start of each batch ([`Connection::batch_value`]); `None`
+    /// where round trips cost nothing (SQLite) and `begin` runs as it is.
+    pub open_batch: Option<&'static str>,
     /// Ends a multi-row `INSERT INTO streams (stream_id, version) VALUES ...` so that
     /// existing rows take the new version.
     pub upsert_streams_suffix: &'static str,
@@ -124,6 +129,17 @@ pub trait Connection: Send {
         params: &[Value],
         each: &mut dyn FnMut(&dyn RowRef) -> Result<(), SqlError>,
     ) -> Result<Vec<String>, SqlError>;
+    /// Runs several statements without parameters in one round trip and returns the
+    /// first column of the last row any of them returned, as text (`None` for no row
+    /// or SQL NULL). Backends without it answer an error (the writer only calls it
+    /// where the dialect's [`Dialect::open_batch`] is set).
+    fn batch_value(&mut self, sql: &str) -> Result<Option<String>, SqlError> {
+        let _ = sql;
+        Err(SqlError::new(
+            crate::sql::SqlErrorKind::Other,
+            "this backend cannot return a value from a batch of statements",
+        ))
+    }
     /// Statements still running after `deadline` are interrupted (`None` clears it).
     fn set_deadline(&mut self, deadline: Option<Instant>);
     /// On a scratch place of a server backend, the schema (PostgreSQL) or database

@@ -117,8 +117,20 @@ impl Writer {
 
     /// Opens the batch's transaction and reads the head under the write lock.
     fn open(&mut self) -> Result<Position, SqlError> {
-        self.session.begin(self.dialect.begin)?;
-        match crate::read::last_position(&mut self.session.tx()) {
+        let head = match self.dialect.open_batch {
+            // One round trip on a server: BEGIN, the lock and the head together.
+            Some(open) => self.session.conn.batch_value(open).and_then(|max| {
+                let max = max.as_deref().unwrap_or("0");
+                max.parse().map(Position).map_err(|_| {
+                    SqlError::decode(format!("the log's last position is not a number: {max}"))
+                })
+            }),
+            None => self
+                .session
+                .begin(self.dialect.begin)
+                .and_then(|()| crate::read::last_position(&mut self.session.tx())),
+        };
+        match head {
             Ok(head) => {
                 self.log.start_batch(head);
                 Ok(head)

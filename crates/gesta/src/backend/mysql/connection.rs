@@ -126,6 +126,26 @@ impl Connection for MysqlConnection {
         })
     }
 
+    fn batch_value(&mut self, sql: &str) -> Result<Option<String>, SqlError> {
+        self.run(sql, |conn, _| {
+            let mut result = conn.query_iter(sql).map_err(map_err)?;
+            let mut last = None;
+            while let Some(set) = result.iter() {
+                for row in set {
+                    let row = row.map_err(map_err)?;
+                    last = Some(match row.as_ref(0) {
+                        None | Some(mysql::Value::NULL) => None,
+                        Some(mysql::Value::Bytes(bytes)) => {
+                            Some(String::from_utf8_lossy(bytes).into_owned())
+                        }
+                        Some(other) => Some(other.as_sql(true)),
+                    });
+                }
+            }
+            Ok(last.flatten())
+        })
+    }
+
     fn query(
         &mut self,
         sql: &str,
@@ -207,8 +227,10 @@ fn drain<P: Protocol>(mut result: QueryResult<'_, '_, '_, P>) -> Result<u64, Sql
     Ok(changed)
 }
 
+/// Whether `sql`'s first statement opens a transaction (so it may run on a new
+/// connection: nothing of a transaction is lost before it).
 fn starts_transaction(sql: &str) -> bool {
-    let sql = sql.trim();
+    let sql = sql.split(';').next().unwrap_or_default().trim();
     sql.eq_ignore_ascii_case("START TRANSACTION") || sql.eq_ignore_ascii_case("BEGIN")
 }
 

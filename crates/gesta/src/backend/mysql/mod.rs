@@ -45,6 +45,9 @@ const LOCK_ACQUIRE: &str = "SELECT COALESCE(GET_LOCK(CONCAT('gesta:', \
 /// 1 while this session holds that lock.
 const LOCK_CHECK: &str = "SELECT COALESCE(IS_USED_LOCK(CONCAT('gesta:', \
     SHA1(CONCAT(COALESCE(DATABASE(), ''), ':', ?)))) = CONNECTION_ID(), 0)";
+/// [`BEGIN`] and the head of the log in one round trip.
+const OPEN_BATCH: &str = "START TRANSACTION; SELECT id FROM gesta_lease WHERE id = 1 FOR UPDATE; \
+                          SELECT MAX(position) FROM events";
 const RECORD_MIGRATION: &str = "INSERT INTO gesta_migrations (name, applied_at) \
      VALUES (:name, :applied_at) ON DUPLICATE KEY UPDATE name = name";
 
@@ -53,6 +56,7 @@ static MARIADB_DIALECT: Dialect = Dialect {
     placeholder: Placeholder::Question,
     schema: &[SCHEMA],
     begin: BEGIN,
+    open_batch: Some(OPEN_BATCH),
     upsert_streams_suffix: "ON DUPLICATE KEY UPDATE version = VALUES(version)",
     notify_commit: None,
     record_migration: RECORD_MIGRATION,

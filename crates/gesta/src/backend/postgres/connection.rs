@@ -86,10 +86,7 @@ impl PgConnection {
         op: impl Fn(&mut Self) -> Result<T, SqlError>,
     ) -> Result<T, SqlError> {
         match op(self) {
-            Err(err)
-                if err.kind == SqlErrorKind::Connection
-                    && sql.trim().eq_ignore_ascii_case("BEGIN") =>
-            {
+            Err(err) if err.kind == SqlErrorKind::Connection && starts_transaction(sql) => {
                 tracing::warn!(error = %err, "PostgreSQL connection lost; reconnecting");
                 *self = PgConnection::open(&self.config, self.role)?;
                 op(self)
@@ -109,11 +106,29 @@ impl PgConnection {
         Ok(rows.rows_affected().unwrap_or(0))
     }
 
+    fn run_batch_value(&mut self, sql: &str) -> Result<Option<String>, SqlError> {
+        let _running = self.deadline.start()?;
+        let client = self.client.as_mut().ok_or_else(closed)?;
+        let messages = client.simple_query(sql).map_err(map_err)?;
+        let last = messages.iter().rev().find_map(|message| match message {
+            SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_owned)),
+            _ => None,
+        });
+        Ok(last.flatten())
+    }
+
     fn run_batch(&mut self, sql: &str) -> Result<(), SqlError> {
         let _running = self.deadline.start()?;
         let client = self.client.as_mut().ok_or_else(closed)?;
         client.batch_execute(sql).map_err(map_err)
     }
+}
+
+/// Whether `sql`'s first statement is `BEGIN`: nothing of a transaction can be lost
+/// by running it again on a new connection.
+fn starts_transaction(sql: &str) -> bool {
+    let first = sql.split(';').next().unwrap_or_default();
+    first.trim().eq_ignore_ascii_case("BEGIN")
 }
 
 fn closed() -> SqlError {
@@ -150,6 +165,10 @@ impl Connection for PgConnection {
 
     fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
         self.retry_begin(sql, |conn| conn.run_batch(sql))
+    }
+
+    fn batch_value(&mut self, sql: &str) -> Result<Option<String>, SqlError> {
+        self.retry_begin(sql, |conn| conn.run_batch_value(sql))
     }
 
     fn query(

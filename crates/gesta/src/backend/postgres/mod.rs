@@ -31,14 +31,18 @@ use crate::sql::{Placeholder, SqlError};
 use connection::PgConnection;
 use error::map_err;
 
+/// The log's write lock, held until the transaction ends.
+const WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(1734702964, 'events'::regclass::oid::int4)";
+
 static DIALECT: Dialect = Dialect {
     name: "postgres",
     placeholder: Placeholder::DollarNumbered,
     schema: &[include_str!("schema.sql")],
-    begin: &[
-        "BEGIN",
-        "SELECT pg_advisory_xact_lock(1734702964, 'events'::regclass::oid::int4)",
-    ],
+    begin: &["BEGIN", WRITE_LOCK],
+    open_batch: Some(
+        "BEGIN; SELECT pg_advisory_xact_lock(1734702964, 'events'::regclass::oid::int4); \
+         SELECT MAX(position) FROM events",
+    ),
     upsert_streams_suffix: "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
     notify_commit: Some(notify::NOTIFY),
     record_migration: "INSERT INTO gesta_migrations (name, applied_at) VALUES (:name, :applied_at) \
