@@ -56,6 +56,13 @@ pub struct Dialect {
     /// by the writer at the start of each batch ([`Connection::batch_value`]); `None`
     /// where round trips cost nothing (SQLite) and `begin` runs as it is.
     pub open_batch: Option<&'static str>,
+    /// One statement that ends a batch in one round trip: inserts the events still
+    /// buffered (`$1`, a JSON array of objects with the `events` columns), upserts the
+    /// stream versions (`$2`, objects with `stream_id` and `version`), moves the
+    /// checkpoints named in `$5` (a JSON array of names) to position `$3` at time `$4`,
+    /// and announces the commit as [`Dialect::notify_commit`] does. `None`: the writer
+    /// sends those as separate statements.
+    pub finish_batch: Option<&'static str>,
     /// Ends a multi-row `INSERT INTO streams (stream_id, version) VALUES ...` so that
     /// existing rows take the new version.
     pub upsert_streams_suffix: &'static str,

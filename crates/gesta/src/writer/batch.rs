@@ -204,6 +204,12 @@ impl Writer {
 
     /// Writes the buffered log rows and advances the read models' checkpoints.
     fn finish_batch(&mut self, head: Position, last: Position) -> Result<(), SqlError> {
+        if let (Some(finish), true) = (self.dialect.finish_batch, last > head) {
+            let names = super::checkpoints::keys(&self.app);
+            return self
+                .log
+                .finish(self.session.conn.as_mut(), finish, &names, last);
+        }
         self.log.flush(self.session.conn.as_mut())?;
         if let (Some(notify), true) = (self.dialect.notify_commit, last > head) {
             self.exec(notify)?;

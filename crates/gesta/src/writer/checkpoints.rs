@@ -13,6 +13,11 @@ fn key(model: &crate::ReadModel) -> String {
     Kind::ReadModel.key(&model.name)
 }
 
+/// The checkpoint names of the app's read models.
+pub(super) fn keys(app: &App) -> Vec<String> {
+    app.read_models().iter().map(key).collect()
+}
+
 /// Creates a checkpoint at 0 for every read model that has none yet.
 pub(super) fn ensure(tx: &mut Tx<'_>, app: &App) -> Result<(), SqlError> {
     for model in app.read_models() {

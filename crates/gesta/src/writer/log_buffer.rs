@@ -172,6 +172,65 @@ impl LogBuffer {
         dirty && (mentions(sql, b"events") || mentions(sql, b"streams"))
     }
 
+    /// Ends the batch in one statement, the dialect's `finish` ([`Dialect::finish_batch`]):
+    /// the events not yet written, every stream version this batch set, the
+    /// `checkpoints` moved to `last`, and the commit announced.
+    pub(crate) fn finish(
+        &mut self,
+        conn: &mut dyn Connection,
+        finish: &str,
+        checkpoints: &[String],
+        last: Position,
+    ) -> Result<(), SqlError> {
+        use std::fmt::Write as _;
+        let mut events = String::from("[");
+        for (i, e) in self.events[self.flushed..].iter().enumerate() {
+            if i > 0 {
+                events.push(',');
+            }
+            let _ = write!(
+                events,
+                "{{\"position\":{},\"stream_version\":{},\"recorded_at\":{},\"event_id\":\"{}\",\"stream_id\":",
+                e.position.0, e.stream_version.0, e.recorded_at.0, e.id
+            );
+            push_json_str(&mut events, e.stream_id.as_str());
+            events.push_str(",\"event_type\":");
+            push_json_str(&mut events, e.event_type.as_str());
+            events.push_str(",\"data\":");
+            events.push_str(e.data.get());
+            events.push_str(",\"metadata\":");
+            events.push_str(e.metadata.get());
+            events.push('}');
+        }
+        events.push(']');
+        let mut versions = String::from("[");
+        let earlier = self
+            .batch
+            .iter()
+            .filter(|(stream, _)| !self.unit.contains_key(*stream));
+        for (i, (stream, version)) in earlier.chain(self.unit.iter()).enumerate() {
+            if i > 0 {
+                versions.push(',');
+            }
+            versions.push_str("{\"stream_id\":");
+            push_json_str(&mut versions, stream.as_str());
+            let _ = write!(versions, ",\"version\":{}}}", version.0);
+        }
+        versions.push(']');
+        let names = serde_json::to_string(checkpoints)
+            .map_err(|e| SqlError::decode(format!("checkpoint names: {e}")))?;
+        let params = [
+            Value::Text(events),
+            Value::Text(versions),
+            Value::from(last.0),
+            Value::Integer(crate::event::Timestamp::now().0),
+            Value::Text(names),
+        ];
+        conn.query(finish, &params, &mut |_| Ok(()))?;
+        self.flushed = self.events.len();
+        Ok(())
+    }
+
     /// Writes buffered events and every stream version this batch set.
     pub(crate) fn flush(&mut self, conn: &mut dyn Connection) -> Result<(), SqlError> {
         if !self.unit.is_empty() || self.events.len() > self.mark.events.max(self.flushed) {
@@ -192,6 +251,12 @@ impl LogBuffer {
         }
         Ok(())
     }
+}
+
+/// `text` as a JSON string.
+fn push_json_str(out: &mut String, text: &str) {
+    // Serializing a `str` cannot fail.
+    out.push_str(&serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned()));
 }
 
 pub(super) fn mentions(sql: &str, word: &[u8]) -> bool {

@@ -17,6 +17,7 @@ conformance!(
     generated_ids_are_v7,
     client_ids_are_kept,
     duplicate_event_id,
+    awkward_text_round_trips,
 );
 
 fn versions(outcome: &gesta::CommandOutcome) -> Vec<u64> {
@@ -294,4 +295,48 @@ async fn duplicate_event_id(b: TestDb) {
         noted("dup-2", "d", 1),
     );
     assert_eq!(positions(&next.await.unwrap()), [2]);
+}
+
+/// Stream ids, event types and payloads with quotes, backslashes, escapes, non-ASCII
+/// text and numbers at the edges reach the log and come back as they went in, however
+/// the writer sends them (multi-row statements, or one JSON parameter on PostgreSQL).
+async fn awkward_text_round_trips(b: TestDb) {
+    let store = b.open().await;
+    let stream = r#"odd-"quoted"\back\slash-é-日本-🦀"#;
+    let data = serde_json::json!({
+        "quote": "she said \"hi\"",
+        "backslash": "C:\\temp\\new",
+        "escapes": "tab\tline\nend\u{1}",
+        "unicode": "ünïcödé 日本語 🦀",
+        "big": 9_007_199_254_740_993_u64,
+        "negative": -12.5e-3,
+        "nested": {"list": [1, "two", null, true, {"k": "v"}]},
+    });
+    let events = vec![
+        gesta::event::NewEvent::new(stream, "Typé \"odd\"", &data).unwrap(),
+        gesta::event::NewEvent::new(stream, "plain", &serde_json::json!({})).unwrap(),
+    ];
+    let outcome = append(&store, stream, ExpectedVersion::NoStream, events)
+        .await
+        .unwrap();
+    let stored = store
+        .read_stream(&sid(stream), StreamVersion(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].stream_id.as_str(), stream);
+    assert_eq!(stored[0].event_type, "Typé \"odd\"");
+    let back: serde_json::Value = stored[0].data_as().unwrap();
+    assert_eq!(back, data);
+    assert_eq!(stored[0].id, outcome.events[0].id);
+    assert_eq!(stored[0].recorded_at, outcome.events[0].recorded_at);
+    let metadata: serde_json::Value = serde_json::from_str(stored[1].metadata.get()).unwrap();
+    let sent: serde_json::Value = serde_json::from_str(outcome.events[1].metadata.get()).unwrap();
+    assert_eq!(metadata, sent);
+    // The stream's version was stored too: the next append expects 2 and gets 3.
+    let next = gesta::event::NewEvent::new(stream, "plain", &serde_json::json!({})).unwrap();
+    let third = append(&store, stream, ExpectedVersion::Exact(2), vec![next])
+        .await
+        .unwrap();
+    assert_eq!(third.events[0].stream_version, StreamVersion(3));
 }

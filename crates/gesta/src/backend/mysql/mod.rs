@@ -56,6 +56,7 @@ static MARIADB_DIALECT: Dialect = Dialect {
     placeholder: Placeholder::Question,
     schema: &[SCHEMA],
     begin: BEGIN,
+    finish_batch: None,
     open_batch: Some(OPEN_BATCH),
     upsert_streams_suffix: "ON DUPLICATE KEY UPDATE version = VALUES(version)",
     notify_commit: None,

@@ -34,11 +34,29 @@ use error::map_err;
 /// The log's write lock, held until the transaction ends.
 const WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(1734702964, 'events'::regclass::oid::int4)";
 
+/// The end of a batch in one statement (see [`Dialect::finish_batch`]): data-modifying
+/// CTEs run once and to completion whether or not the final `SELECT` reads them, and
+/// the text is the same for any number of rows, so it stays prepared.
+const FINISH_BATCH: &str = "WITH e AS (\
+    INSERT INTO events (position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at) \
+    SELECT position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at \
+    FROM json_to_recordset($1::json) AS r(position bigint, stream_id text, stream_version bigint, \
+        event_id uuid, event_type text, data jsonb, metadata jsonb, recorded_at bigint)), \
+  s AS (\
+    INSERT INTO streams (stream_id, version) \
+    SELECT stream_id, version FROM json_to_recordset($2::json) AS r(stream_id text, version bigint) \
+    ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version), \
+  c AS (\
+    UPDATE checkpoints SET position = $3, updated_at = $4 \
+    WHERE name IN (SELECT json_array_elements_text($5::json))) \
+  SELECT pg_notify('gesta_commits', '')";
+
 static DIALECT: Dialect = Dialect {
     name: "postgres",
     placeholder: Placeholder::DollarNumbered,
     schema: &[include_str!("schema.sql")],
     begin: &["BEGIN", WRITE_LOCK],
+    finish_batch: Some(FINISH_BATCH),
     open_batch: Some(
         "BEGIN; SELECT pg_advisory_xact_lock(1734702964, 'events'::regclass::oid::int4); \
          SELECT MAX(position) FROM events",

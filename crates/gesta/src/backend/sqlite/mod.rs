@@ -15,6 +15,7 @@ static DIALECT: Dialect = Dialect {
     placeholder: Placeholder::QuestionNumbered,
     schema: &[include_str!("schema.sql")],
     begin: &["BEGIN IMMEDIATE"],
+    finish_batch: None,
     open_batch: None,
     upsert_streams_suffix: "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
     notify_commit: None,
