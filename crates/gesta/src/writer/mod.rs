@@ -1,8 +1,10 @@
 //! The single writer: one thread per store that runs every write in turn.
 //!
-//! It takes every job that is waiting (up to a bound), runs each unit of work in its
-//! own savepoint inside one transaction, and commits once (group commit). A failing
-//! unit rolls back its own savepoint only. See DESIGN.md section 1.
+//! It takes every job that is waiting (up to a bound), runs the units of work one
+//! after another inside one transaction, and commits once (group commit). A failing
+//! unit leaves nothing behind and fails alone: units have no savepoint of their own;
+//! a failure after writes rolls back to the batch's one savepoint and redoes the
+//! units since (batch.rs, docs/adr/013). See DESIGN.md section 1.
 
 mod append;
 mod batch;
