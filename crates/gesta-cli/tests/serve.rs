@@ -319,19 +319,53 @@ async fn with_nats_commands_are_taken_over_request_reply() {
         let outcome: Value = serde_json::from_slice(&reply.payload).unwrap();
         assert_eq!(outcome["position"], 1, "{outcome}");
     }
-    let reply = nats
-        .request(subject, br#"{"id": "n2"}"#.to_vec().into())
-        .await
-        .unwrap();
-    assert_eq!(
-        reply.headers.unwrap().get("Gesta-Status").unwrap().as_str(),
-        "400"
-    );
+    // Wait for the fan-out to make its stream and publish the event; from then on the
+    // stream must not take the command requests, whose acknowledgement would race
+    // the intake's reply.
+    let js = async_nats::jetstream::new(nats.clone());
+    let stream_name = format!("GESTA_{name}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stored = match js.get_stream(&stream_name).await {
+            Ok(mut stream) => stream.info().await.map_or(0, |info| info.state.messages),
+            Err(_) => 0,
+        };
+        if stored >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the event never reached JetStream"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for _ in 0..20 {
+        let reply = nats
+            .request(subject.clone(), br#"{"id": "n2"}"#.to_vec().into())
+            .await
+            .unwrap();
+        let status = reply.headers.as_ref().and_then(|h| h.get("Gesta-Status"));
+        assert_eq!(
+            status.map(|s| s.as_str()),
+            Some("400"),
+            "a reply that is not the intake's: {:?}",
+            String::from_utf8_lossy(&reply.payload)
+        );
+    }
     let (_, books) = get(&served.base, "/collections/books").await;
     assert_eq!(books["rows"].as_array().unwrap().len(), 1, "{books}");
     drop(served);
+    let mut stream = js.get_stream(&stream_name).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(
+        info.config.subjects,
+        [format!("gesta.{name}.events.>")],
+        "the stream's subjects cover the commands"
+    );
+    assert_eq!(
+        info.state.messages, 1,
+        "the stream holds more than the event"
+    );
     // The fan-out made the app's JetStream stream: leave the server as it was.
-    let _ = async_nats::jetstream::new(nats)
-        .delete_stream(format!("GESTA_{name}"))
-        .await;
+    let _ = js.delete_stream(&stream_name).await;
 }

@@ -3,7 +3,9 @@
 //! of a system, and the [intake] that takes commands over request-reply.
 //!
 //! - **Subjects.** Each event goes to `<prefix>.<category>.<type>`, where the prefix
-//!   defaults to `gesta.<store>`, the category is the stream id's part before its first
+//!   defaults to `gesta.<store>.events` (not `gesta.<store>`: the stream takes every
+//!   subject under its prefix, and would take — and acknowledge, racing the intake's
+//!   reply — the command requests on `gesta.<store>.commands.<Name>`), the category is the stream id's part before its first
 //!   `-` (`account-42` → `account`) and the type is the event's type. A character a
 //!   subject token may not hold (`.`, `*`, `>`, whitespace) becomes `_`.
 //! - **Body.** The event as CloudEvents 1.0 JSON ([`RecordedEvent::to_cloudevent`]).
@@ -56,7 +58,8 @@ pub struct NatsConfig {
     pub store: String,
     /// The JetStream stream. Default `GESTA_<store>`.
     pub stream: Option<String>,
-    /// The subject prefix. Default `gesta.<store>`.
+    /// The subject prefix. Default `gesta.<store>.events`, beside the intake's
+    /// `gesta.<store>.commands` (see the crate docs).
     pub subject_prefix: Option<String>,
     /// The reactor's name (its checkpoint and lock). Default `nats-fanout`.
     pub reactor_name: String,
@@ -140,7 +143,7 @@ impl NatsConfig {
     pub fn prefix(&self) -> String {
         self.subject_prefix
             .clone()
-            .unwrap_or_else(|| format!("gesta.{}", subject::token(&self.store)))
+            .unwrap_or_else(|| format!("gesta.{}.events", subject::token(&self.store)))
     }
 }
 

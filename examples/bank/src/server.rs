@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long, env = "GESTA_OUTBOX")]
     pub outbox: Option<PathBuf>,
     /// Publish every committed event to NATS JetStream at this URL (stream `GESTA_bank`,
-    /// subjects `gesta.bank.<category>.<type>`), and take commands over request-reply
+    /// subjects `gesta.bank.events.<category>.<type>`), and take commands over request-reply
     /// on `gesta.bank.commands.<Name>` (queue group `gesta`). Default: off.
     #[arg(long, env = "GESTA_NATS")]
     pub nats: Option<String>,
