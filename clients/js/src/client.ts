@@ -1,3 +1,14 @@
+import type {
+  CommandEvents,
+  Diff,
+  Health,
+  ProjectionsStatus,
+  QueryRows,
+  ReactorsStatus,
+  ReadModelsStatus,
+  ServerStatus,
+  StreamPage,
+} from "./admin.js";
 import type { GestaEvent, Outcome } from "./events.js";
 import { GestaProblem, problemFrom } from "./problem.js";
 import { SseParser } from "./sse.js";
@@ -105,13 +116,95 @@ export class GestaClient {
     }
   }
 
-  /** A page of the log: events after `after` (default 0), at most `limit`. */
-  async events(options: { after?: number; limit?: number } = {}): Promise<GestaEvent[]> {
+  /**
+   * A page of the log: events after `after` (default 0), at most `limit`, only of
+   * these types, streams or categories when given.
+   */
+  async events(options: { after?: number; limit?: number } & Omit<SubscribeFilter, "after"> = {}): Promise<GestaEvent[]> {
     const query = new URLSearchParams();
     if (options.after !== undefined) query.set("after", String(options.after));
     if (options.limit !== undefined) query.set("limit", String(options.limit));
+    appendFilter(query, options);
     const body = (await this.json(`/events?${query}`)) as { events: GestaEvent[] };
     return body.events;
+  }
+
+  /** A page of one stream's events, from version `fromVersion` (default 1), at most `limit`. */
+  async stream(name: string, options: { fromVersion?: number; limit?: number } = {}): Promise<StreamPage> {
+    const query = new URLSearchParams();
+    if (options.fromVersion !== undefined) query.set("from_version", String(options.fromVersion));
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    return (await this.json(`/streams/${encodeURIComponent(name)}?${query}`)) as StreamPage;
+  }
+
+  /** Liveness, backend, durability and the head of the log (`GET /healthz`). */
+  async health(): Promise<Health> {
+    return (await this.json("/healthz")) as Health;
+  }
+
+  /** Admin: the head, counters since start and open subscriptions (`GET /admin/status`). */
+  async status(): Promise<ServerStatus> {
+    return (await this.json("/admin/status")) as ServerStatus;
+  }
+
+  /** Admin: the inline read models, their tables, positions and states. */
+  async readModels(): Promise<ReadModelsStatus> {
+    return (await this.json("/admin/read-models")) as ReadModelsStatus;
+  }
+
+  /** Admin: the reactors with their lag and parked events (at most `parkedLimit` listed). */
+  async reactors(options: { parkedLimit?: number } = {}): Promise<ReactorsStatus> {
+    const query = options.parkedLimit === undefined ? "" : `?parked_limit=${options.parkedLimit}`;
+    return (await this.json(`/admin/reactors${query}`)) as ReactorsStatus;
+  }
+
+  /** Admin: asks for a parked event to be delivered once more. */
+  async retryParked(reactor: string, position: number): Promise<void> {
+    await this.json(`/admin/reactors/${encodeURIComponent(reactor)}/parked/${position}/retry`, { method: "POST" });
+  }
+
+  /** Admin: drops a parked event (the reactor never handles it). */
+  async skipParked(reactor: string, position: number): Promise<void> {
+    await this.json(`/admin/reactors/${encodeURIComponent(reactor)}/parked/${position}`, { method: "DELETE" });
+  }
+
+  /** Admin: the async projections with their lag. */
+  async projections(): Promise<ProjectionsStatus> {
+    return (await this.json("/admin/projections")) as ProjectionsStatus;
+  }
+
+  /** Admin: one read-only SQL statement over the read models, now or as of a position or time. */
+  async query<Row = Record<string, unknown>>(sql: string, options: AsOf & { params?: Record<string, string | number | boolean | null> } = {}): Promise<QueryRows<Row>> {
+    const body: Record<string, unknown> = { sql };
+    if (options.params !== undefined) body.params = options.params;
+    if (options.asOf !== undefined) body.as_of = options.asOf;
+    return (await this.json("/admin/query", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })) as QueryRows<Row>;
+  }
+
+  /** Admin: the read models' rows inserted, updated and deleted between two positions. */
+  async diff(from: number, to: number, options: { table?: string } = {}): Promise<Diff> {
+    const query = new URLSearchParams({ from: String(from), to: String(to) });
+    if (options.table !== undefined) query.set("table", options.table);
+    return (await this.json(`/admin/diff?${query}`)) as Diff;
+  }
+
+  /** Admin: one command's events and the positions they span (`GET /admin/commands/{id}`). */
+  async command(commandId: string): Promise<CommandEvents> {
+    return (await this.json(`/admin/commands/${encodeURIComponent(commandId)}`)) as CommandEvents;
+  }
+
+  /**
+   * Admin: reverts one command (`{ commandId }`) or every command after a position
+   * (`{ to }`). Throws {@link GestaProblem} 409 when it cannot (already reverted, or
+   * the replay without it fails: the problem's `detail` says which event).
+   */
+  async revert(target: { commandId: string } | { to: number }, options: DispatchOptions = {}): Promise<Outcome> {
+    const body = "commandId" in target ? { command_id: target.commandId } : { to: target.to };
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (options.idempotencyKey !== undefined) headers["idempotency-key"] = options.idempotencyKey;
+    const init: RequestInit = { method: "POST", headers, body: JSON.stringify(body) };
+    if (options.signal) init.signal = options.signal;
+    return (await this.json("/admin/revert", init)) as Outcome;
   }
 
   /**
@@ -123,9 +216,7 @@ export class GestaClient {
   subscribe(filter: SubscribeFilter, onEvent: (event: GestaEvent) => void, options: SubscribeOptions = {}): Subscription {
     const query = new URLSearchParams();
     if (filter.after !== undefined) query.set("after", String(filter.after));
-    for (const [name, values] of [["category", filter.category], ["type", filter.type], ["stream", filter.stream]] as const) {
-      for (const value of values === undefined ? [] : Array.isArray(values) ? values : [values]) query.append(name, value);
-    }
+    appendFilter(query, filter);
     const url = `${this.url}/subscribe?${query}`;
     const controller = new AbortController();
     let closed = false;
@@ -217,6 +308,12 @@ export class GestaClient {
     const response = await this.fetch()(`${this.url}${path}`, { ...init, headers });
     if (!response.ok) throw await problemFrom(response);
     return response.json();
+  }
+}
+
+function appendFilter(query: URLSearchParams, filter: Omit<SubscribeFilter, "after">): void {
+  for (const [name, values] of [["category", filter.category], ["type", filter.type], ["stream", filter.stream]] as const) {
+    for (const value of values === undefined ? [] : Array.isArray(values) ? values : [values]) query.append(name, value);
   }
 }
 

@@ -4,6 +4,9 @@
  * - {@link GestaClient}: commands (`dispatch`), reads (`collection`, `row`, `events`)
  *   and `subscribe` over Server-Sent Events, read from a `fetch` stream and resumed
  *   with `Last-Event-ID` after a drop.
+ * - Reads of streams and health, and the admin routes: status, read models, reactors
+ *   (retry and skip parked events), projections, read-only SQL `query` as of a point in
+ *   history, `diff` between positions, one `command`'s events, and `revert`.
  * - {@link gestaReducer} and {@link sync}: a Redux store holding a live copy of a Gesta
  *   app's collections, updated by the app module's own reducers.
  *
@@ -19,6 +22,24 @@ export type {
   SubscribeOptions,
   Subscription,
 } from "./client.js";
+export type {
+  CommandEvents,
+  Diff,
+  Health,
+  ParkedEvent,
+  ProjectionStatus,
+  ProjectionsStatus,
+  QueryRows,
+  ReactorStatus,
+  ReactorsStatus,
+  ReadModelStatus,
+  ReadModelsStatus,
+  RebuildProgress,
+  RowChange,
+  ServerStatus,
+  StreamPage,
+  TableDiff,
+} from "./admin.js";
 export { Collection } from "./collection.js";
 export type { CollectionDef, ColumnType, Key, Row, Rows } from "./collection.js";
 export type { GestaEvent, Outcome } from "./events.js";

@@ -48,6 +48,9 @@ pub struct Args {
     /// GraphQL at /graphql.
     #[command(flatten)]
     pub graphql: gesta_http::graphql::GraphqlArgs,
+    /// The web console at /console.
+    #[command(flatten)]
+    pub console: gesta_http::ConsoleArgs,
 }
 
 /// Loads the app, opens the store and serves until Ctrl-C or SIGTERM.
@@ -107,7 +110,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .routes(gesta_js::http::routes(store.clone(), js.collections()))
         .openapi_json(gesta_js::http::openapi(js.collections()))
         .graphql_collections(gesta_js::http::graphql(js.collections()));
-    let api = args.graphql.apply(api);
+    let api = args.console.apply(args.graphql.apply(api));
     let mut router = args.security.apply(api, &store)?.into_router();
     let options = args.security.serve_options()?;
     if let Some(dir) = &args.static_dir {
@@ -123,6 +126,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         js.name(),
         args.security.scheme()
     );
+    if !args.console.no_console {
+        tracing::info!(
+            "the console is at {}://{addr}/console",
+            args.security.scheme()
+        );
+    }
     gesta_http::serve_with(listener, router, shutdown_signal(), options).await?;
     if let Some(intake) = intake {
         intake.stop().await;

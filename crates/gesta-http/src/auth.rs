@@ -122,6 +122,7 @@ enum Guard {
 fn guard(method: &Method, path: &str) -> Guard {
     match path {
         "/healthz" | "/openapi.json" => Guard::Public,
+        _ if crate::console::is_console_path(path) => Guard::Public,
         "/metrics" => Guard::Admin,
         _ if path.starts_with("/admin/") || path == "/admin" => Guard::Admin,
         _ if path.starts_with("/streams/") && method == Method::POST => Guard::Admin,

@@ -5,6 +5,7 @@
 //! - [`Api`]: builds the router: Gesta's routes plus the application's own.
 //! - `routes/`: one module per group of routes (`commands`, `streams`, `events`, `subscribe`,
 //!   `health`, `metrics`, `openapi`, `admin`, `projections`).
+//! - `console`: `/console`, the web console's embedded page and assets.
 //! - [`graphql`]: `/graphql`, the same commands and reads as a GraphQL schema.
 //! - [`Problem`]: RFC 9457 error bodies, and the one place errors become statuses.
 //! - [`wire`]: request and response bodies.
@@ -20,6 +21,7 @@
 
 pub mod archival;
 mod auth;
+mod console;
 pub mod graphql;
 mod input;
 mod limits;
@@ -43,6 +45,7 @@ pub use archival::ArchiveArgs;
 pub use auth::Access;
 /// The HTTP status type [`Problem::new`] takes.
 pub use axum::http::StatusCode;
+pub use console::ConsoleArgs;
 pub use problem::{Problem, ProblemBody};
 use routes::ApiState;
 pub use routes::history::parse_as_of;
@@ -65,6 +68,7 @@ pub struct Api {
     cors: Vec<axum::http::HeaderValue>,
     graphql: Option<graphql::GraphqlOptions>,
     graphql_collections: Vec<graphql::Collection>,
+    console: bool,
 }
 
 impl Api {
@@ -82,6 +86,7 @@ impl Api {
             cors: Vec::new(),
             graphql: Some(graphql::GraphqlOptions::default()),
             graphql_collections: Vec::new(),
+            console: true,
         }
     }
 
@@ -175,6 +180,12 @@ impl Api {
         self
     }
 
+    /// Does not serve the web console at `/console` (served by default).
+    pub fn without_console(mut self) -> Self {
+        self.console = false;
+        self
+    }
+
     /// The finished router.
     pub fn into_router(self) -> Router {
         let mut registry = Registry::with_prefix("gesta");
@@ -193,6 +204,8 @@ impl Api {
             registry: Arc::new(registry),
             openapi: Arc::new(openapi),
             lag,
+            subscribers: self.live.subscribers.clone(),
+            started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
         let graphql = self.graphql.as_ref().and_then(|options| {
             let routes = graphql::routes(
@@ -224,12 +237,18 @@ impl Api {
             .merge(routes::history::routes())
             .merge(routes::erase::routes())
             .merge(routes::read_models::routes())
+            .route("/admin/status", get(routes::status::status))
             .route("/healthz", get(routes::health::health))
             .route("/metrics", get(routes::metrics::metrics))
             .route("/openapi.json", get(routes::openapi::document))
             .with_state(state)
             .merge(self.app_routes)
             .merge(graphql.unwrap_or_default())
+            .merge(if self.console {
+                console::routes()
+            } else {
+                Router::new()
+            })
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed);
         let router = match self.rate_limit {

@@ -102,6 +102,15 @@ impl Subscribers {
         }
     }
 
+    /// Open streams of every caller.
+    pub(crate) fn open(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .sum()
+    }
+
     /// A slot for one more stream of `key`, held until the stream ends; a 429 when the
     /// caller has `limit` open already.
     pub(crate) fn acquire(&self, key: String) -> Result<Slot, Problem> {

@@ -98,8 +98,8 @@ pub use expected::ExpectedVersion;
 pub use principal::Principal;
 pub use read::{LogQuery, Readable, StreamPattern};
 pub use store::{
-    ApiKey, AppendRequest, AsOfView, ERASE_COMMAND, Erasure, EventsCheck, Health, MAX_KEY_NAME,
-    MAX_PAGE, REVERT_COMMAND, Stats, Store, StoreBuilder, StoreOptions, TypeCount,
+    ApiKey, AppendRequest, AsOfView, CommandEvents, ERASE_COMMAND, Erasure, EventsCheck, Health,
+    MAX_KEY_NAME, MAX_PAGE, REVERT_COMMAND, Stats, Store, StoreBuilder, StoreOptions, TypeCount,
 };
 pub use tx::Tx;
 pub use writer::{ImportBatch, StoredKey};

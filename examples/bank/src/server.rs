@@ -39,6 +39,9 @@ pub struct Args {
     /// GraphQL at /graphql.
     #[command(flatten)]
     pub graphql: gesta_http::graphql::GraphqlArgs,
+    /// The web console at /console.
+    #[command(flatten)]
+    pub console: gesta_http::ConsoleArgs,
 }
 
 /// Parses the command line and serves until Ctrl-C or SIGTERM.
@@ -94,7 +97,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let router = args
         .security
         .apply(
-            args.graphql.apply(crate::routes::builder(store.clone())),
+            args.console
+                .apply(args.graphql.apply(crate::routes::builder(store.clone()))),
             &store,
         )?
         .into_router();
@@ -108,6 +112,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         args.security.scheme(),
         args.db
     );
+    if !args.console.no_console {
+        tracing::info!(
+            "the console is at {}://{addr}/console",
+            args.security.scheme()
+        );
+    }
     gesta_http::serve_with(listener, router, shutdown_signal(), options).await?;
     if let Some(intake) = intake {
         intake.stop().await;

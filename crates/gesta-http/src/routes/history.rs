@@ -1,13 +1,14 @@
 //! History over HTTP: `POST /admin/query` (read-only SQL, live or `as_of`),
-//! `GET|POST /admin/snapshots`, `GET /admin/diff`, `POST /admin/revert`.
+//! `GET|POST /admin/snapshots`, `GET /admin/diff`, `POST /admin/revert`,
+//! `GET /admin/commands/{command_id}`.
 
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gesta::event::Position;
@@ -30,6 +31,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/admin/snapshots", get(snapshots).post(take_snapshot))
         .route("/admin/diff", get(diff))
         .route("/admin/revert", post(revert))
+        .route("/admin/commands/{command_id}", get(command))
 }
 
 /// Parses an `as_of` given as text (query string): a position or an RFC 3339 time.
@@ -347,6 +349,55 @@ fn required(query: &Query, name: &str) -> Result<u64, Problem> {
         return Err(Problem::invalid(Some(name.into()), "is required"));
     }
     query.number(name, 0, 0, i64::MAX as u64)
+}
+
+/// `200` from `GET /admin/commands/{command_id}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CommandBody<'a> {
+    /// The command's id.
+    #[schema(format = Uuid)]
+    command_id: String,
+    /// The position just before its first event: what it changed in the read models is
+    /// `GET /admin/diff?from={from}&to={to}`.
+    from: u64,
+    /// The position of its last event.
+    to: u64,
+    /// Its events, in position order.
+    #[schema(value_type = Vec<crate::wire::CloudEventDoc>)]
+    events: Vec<gesta::event::CloudEvent<'a>>,
+}
+
+/// What one command wrote: its events and the positions they span (a command's events
+/// are consecutive in the log).
+#[utoipa::path(
+    get,
+    path = "/admin/commands/{command_id}",
+    params(("command_id" = String, Path, description = "The command's id (a UUID)")),
+    responses(
+        (status = 200, body = CommandBody),
+        (status = 400, description = "Not a UUID", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No event in the log carries this command id", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+    ),
+    tag = "history"
+)]
+pub(crate) async fn command(
+    State(state): State<ApiState>,
+    Path(command_id): Path<String>,
+) -> Result<Response, Problem> {
+    let id = uuid::Uuid::parse_str(&command_id)
+        .map_err(|_| Problem::invalid(Some("command_id".into()), "must be a UUID"))?;
+    let Some(found) = state.store.command_events(id).await? else {
+        return Err(Problem::not_found(format!(
+            "no event in the log was written by command {id}"
+        )));
+    };
+    Ok(Json(CommandBody {
+        command_id: id.to_string(),
+        from: found.from.0,
+        to: found.to.0,
+        events: cloudevents(&found.events),
+    })
+    .into_response())
 }
 
 /// The body of `POST /admin/revert`: exactly one of the two.

@@ -10,6 +10,7 @@ pub(crate) mod openapi;
 pub(crate) mod projections;
 pub(crate) mod reactors;
 pub(crate) mod read_models;
+pub(crate) mod status;
 pub(crate) mod streams;
 pub(crate) mod subscribe;
 pub(crate) mod write;
@@ -27,4 +28,8 @@ pub(crate) struct ApiState {
     pub(crate) openapi: Arc<serde_json::Value>,
     /// Projections' and reactors' lag, refreshed at each `/metrics` scrape.
     pub(crate) lag: metrics::Lag,
+    /// Open live streams, for `/admin/status`.
+    pub(crate) subscribers: crate::limits::Subscribers,
+    /// When the router was built (RFC 3339), for `/admin/status`.
+    pub(crate) started: String,
 }

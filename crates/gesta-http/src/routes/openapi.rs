@@ -31,6 +31,8 @@ use super::ApiState;
         super::history::take_snapshot,
         super::history::diff,
         super::history::revert,
+        super::history::command,
+        super::status::status,
         super::erase::erase,
         super::read_models::list,
         super::read_models::one,

@@ -21,6 +21,19 @@ use crate::tx::{Session, Tx};
 use crate::writer::{UnitMeta, Work};
 use crate::{Context, Error, params};
 
+/// What one command wrote; see [`Store::command_events`].
+#[derive(Debug, Clone)]
+pub struct CommandEvents {
+    /// The command's id.
+    pub command_id: Uuid,
+    /// The position just before its first event.
+    pub from: Position,
+    /// The position of its last event.
+    pub to: Position,
+    /// Its events, in position order.
+    pub events: Vec<crate::event::RecordedEvent>,
+}
+
 /// The command name revert units are recorded (and idempotency keys scoped) under.
 pub const REVERT_COMMAND: &str = "gesta.Revert";
 
@@ -241,6 +254,42 @@ impl Store {
             context: ctx,
         };
         self.submit(Work::Revert(target), meta).await
+    }
+
+    /// What command `id` wrote: the positions its events span and the events (upcast,
+    /// personal fields opened), or `None` when no event in the log carries that
+    /// command id (it wrote none, it never ran, or its events were archived).
+    ///
+    /// A command's events are consecutive in the log, so the read models' changes it
+    /// made are [`Store::diff`] from `from` to `to`.
+    pub async fn command_events(&self, id: Uuid) -> Result<Option<CommandEvents>, Error> {
+        let dialect = self.inner.backend.dialect();
+        let upcasters = self.inner.app.upcasters().clone();
+        self.read(move |tx| {
+            let row = tx.query_one(
+                dialect.command_positions,
+                &params! { "command_id" => id.to_string() },
+            )?;
+            let first: Option<u64> = row.get_at(0)?;
+            let last: Option<u64> = row.get_at(1)?;
+            let Some((first, last)) = first.zip(last) else {
+                return Ok(None);
+            };
+            let from = Position(first.saturating_sub(1));
+            let count = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
+            let query = crate::LogQuery::after(from).limit(count.min(crate::MAX_PAGE));
+            let mut events = crate::read::read_log(tx, &query)?;
+            crate::event::personal::open_all(tx, &mut events)?;
+            crate::read::upcast_all(&upcasters, &mut events)?;
+            events.retain(|e| e.metadata().command_id == Some(id));
+            Ok(Some(CommandEvents {
+                command_id: id,
+                from,
+                to: Position(last),
+                events,
+            }))
+        })
+        .await
     }
 
     /// Starts the task taking a snapshot every `snapshot_every` events, if set.

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 pub use erase::{ERASE_COMMAND, Erasure};
-pub use history::{AsOfView, REVERT_COMMAND};
+pub use history::{AsOfView, CommandEvents, REVERT_COMMAND};
 pub use keys::{ApiKey, MAX_KEY_NAME};
 pub use options::StoreOptions;
 pub use stats::{Health, Stats, TypeCount};

@@ -1,0 +1,40 @@
+// `/console/query`: one read-only SQL statement over the read models, now or as of a
+// position or time (`POST /admin/query`). Ctrl+Enter runs it.
+import { h, fill, num, problem, table } from "../dom.ts";
+import { param, replaceQuery } from "../router.ts";
+import type { Ctx } from "../session.ts";
+
+export async function query(ctx: Ctx, main: HTMLElement): Promise<void> {
+  const sql = h("textarea", { id: "sql", spellcheck: "false", "aria-label": "SQL" });
+  sql.value = param("sql") ?? "SELECT * FROM accounts ORDER BY 1 LIMIT 100";
+  const asOf = h("input", { id: "query-as-of", placeholder: "now, a position, or 2026-01-01T00:00:00Z", value: param("as_of") ?? "", "aria-label": "As of" });
+  const run = h("button", { type: "submit", id: "run" }, "Run");
+  const out = h("div", { id: "result" });
+  const go = async (e?: Event) => {
+    e?.preventDefault();
+    replaceQuery({ sql: sql.value, as_of: asOf.value.trim() });
+    const at = asOf.value.trim();
+    run.disabled = true;
+    const started = performance.now();
+    try {
+      const result = await ctx.client.query(sql.value, at === "" ? {} : { asOf: /^\d+$/.test(at) ? Number(at) : at });
+      if (!ctx.live()) return;
+      const ms = Math.round(performance.now() - started);
+      fill(out, h("p", { class: "muted" }, `${num(result.rows.length)} row(s) as of position ${num(result.position)} · ${ms} ms`), table(result.rows));
+    } catch (error) {
+      if (ctx.live()) fill(out, problem(error));
+    } finally {
+      run.disabled = false;
+    }
+  };
+  sql.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) void go(e);
+  });
+  fill(
+    main,
+    h("h1", {}, "Query"),
+    h("form", { onsubmit: (e: Event) => void go(e) }, sql, h("div", { class: "toolbar" }, h("label", {}, "As of", asOf), run, h("span", { class: "muted" }, "read-only · Ctrl+Enter runs"))),
+    out,
+  );
+  if (param("sql")) await go();
+}
