@@ -79,6 +79,12 @@ export async function readModel(ctx: Ctx, main: HTMLElement, name: string): Prom
       slider.value = String(page.position);
       positionLabel.textContent = num(page.position);
       heading.textContent = asOf === undefined ? "live" : `as of position ${num(page.position)}`;
+      // The time field shows when the event at that position was committed.
+      if (asOf === undefined || /^\d+$/.test(asOf)) {
+        const at = page.position > 0 ? (await ctx.client.events({ after: page.position - 1, limit: 1 }))[0] : undefined;
+        if (mine !== request) return;
+        when.value = asOf === undefined || !at ? "" : localInput(new Date(at.time));
+      }
       const prev = h("button", { type: "button", class: "ghost", disabled: offset === 0 }, "← Previous");
       const next = h("button", { type: "button", class: "ghost", disabled: offset + PAGE >= total }, "Next →");
       prev.addEventListener("click", () => {

@@ -25,8 +25,77 @@ conformance!(
     a_new_read_model_version_is_rebuilt_in_the_background_at_open,
     a_rebuild_keeps_a_view_over_the_live_tables,
     async_projections_respect_reverts,
-    an_imported_log_keeps_its_reverts
+    an_imported_log_keeps_its_reverts,
+    a_commands_events_are_found_by_its_id
 );
+
+async fn a_commands_events_are_found_by_its_id(b: TestDb) {
+    let store = b.open().await;
+    store.dispatch(Note::new("c-a", "a", 1)).await.unwrap();
+    // Commands around it in the same group commits.
+    let (target, _, _) = tokio::join!(
+        store.dispatch(Note::new("c-b", "b", 3)),
+        store.dispatch(Note::new("c-a", "c", 2)),
+        store.dispatch(Note::new("c-d", "d", 1)),
+    );
+    let target = target.unwrap();
+    let last = target.position.unwrap();
+
+    let found = store
+        .command_events(target.command_id)
+        .await
+        .unwrap()
+        .expect("the command's events");
+    assert_eq!(found.command_id, target.command_id);
+    assert_eq!((found.from, found.to), (Position(last.0 - 3), last));
+    let positions: Vec<u64> = found.events.iter().map(|e| e.position.0).collect();
+    assert_eq!(positions, vec![last.0 - 2, last.0 - 1, last.0]);
+    assert!(found.events.iter().all(
+        |e| e.stream_id.as_str() == "c-b" && e.metadata().command_id == Some(target.command_id)
+    ));
+    let ids: Vec<_> = found.events.iter().map(|e| e.id).collect();
+    let recorded: Vec<_> = target.events.iter().map(|e| e.id).collect();
+    assert_eq!(ids, recorded);
+
+    // What it changed is the diff over its span: only its own stream's rows.
+    let diff = store.diff(found.from, found.to, None).await.unwrap();
+    let tallies = &diff.tables["tallies"];
+    let touched: Vec<_> = tallies
+        .inserted
+        .iter()
+        .chain(tallies.updated.iter().map(|c| &c.after))
+        .map(|row| row["stream_id"].clone())
+        .collect();
+    assert_eq!(touched, vec![serde_json::json!("c-b")]);
+
+    assert!(
+        store
+            .command_events(uuid::Uuid::now_v7())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Reverted, its events stay in the log; the revert is a command of its own.
+    let revert = store
+        .revert(RevertTarget::Command(target.command_id), Context::default())
+        .await
+        .unwrap();
+    let again = store
+        .command_events(target.command_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.events.len(), 3);
+    let own = store
+        .command_events(revert.command_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(own.events.len(), 1);
+    assert_eq!(own.events[0].event_type, "gesta.reverted");
+    assert_eq!(own.to, revert.position.unwrap());
+}
 
 async fn tallies_at(store: &Store, at: impl Into<AsOf>) -> Vec<TallyRow> {
     let rows = store

@@ -4,6 +4,7 @@
 mod bad_input;
 mod bank;
 mod commands;
+mod console;
 mod erasure;
 mod events;
 mod history;

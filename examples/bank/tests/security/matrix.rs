@@ -61,6 +61,15 @@ fn table() -> Vec<Row> {
             public: true,
             ..row("GET", "/openapi.json", ALL)
         },
+        // The console's page and assets hold no data: public; it asks for a key itself.
+        Row {
+            public: true,
+            ..row("GET", "/console/read-models/accounts", ALL)
+        },
+        Row {
+            public: true,
+            ..row("GET", "/console/assets/console.js", ALL)
+        },
         with(
             row("POST", "/commands/Deposit", MONEY),
             json!({"account_id": "c1", "amount": 1}),
@@ -114,6 +123,15 @@ fn table() -> Vec<Row> {
         row("GET", "/admin/read-models", ADMIN),
         row("GET", "/admin/snapshots", ADMIN),
         row("GET", "/admin/diff?from=1&to=2", ADMIN),
+        row("GET", "/admin/status", ADMIN),
+        Row {
+            ok: 404,
+            ..row(
+                "GET",
+                "/admin/commands/0190b8f0-0000-7000-8000-000000000000",
+                ADMIN,
+            )
+        },
         with(
             row("POST", "/admin/query", ADMIN),
             json!({"sql": "SELECT 1 AS one"}),
