@@ -11,7 +11,7 @@ import { after, before, test } from "node:test";
 
 import { chromium } from "playwright-core";
 
-import { api, balances, bank, chromiumArgs, chromiumPath, command, root, screenshotDirs } from "./support.mjs";
+import { api, balances, bank, chromiumArgs, chromiumPath, command, dataDir, root, screenshotDirs } from "./support.mjs";
 
 const present = existsSync(chromiumPath);
 if (!present && process.env.CI === "true") throw new Error(`${chromiumPath} is missing under CI=true: install Debian's chromium package`);
@@ -156,6 +156,23 @@ test("a deposit made through the API shows in the tail within a second", { skip:
   assert.ok(took < 1000, `took ${took} ms`);
   assert.equal(await p.locator("#tail .row").first().getAttribute("data-position"), String(made.position));
 
+  // Rows arriving above a scrolled tail do not move what the reader is looking at.
+  for (let i = 0; i < 40; i++) await command(call, "Deposit", { account_id: "alice", amount: 1 });
+  const lastFiller = (await call("GET", "/healthz")).body.last_position;
+  await p.locator(`#tail [data-position="${lastFiller}"]`).waitFor();
+  await p.locator("#tail").evaluate((tail) => {
+    tail.scrollTop = 200;
+  });
+  const topRow = () =>
+    p.locator("#tail").evaluate((tail) => {
+      const box = tail.getBoundingClientRect();
+      return document.elementFromPoint(box.left + 20, box.top + 5)?.closest(".row")?.getAttribute("data-position");
+    });
+  const seen = await topRow();
+  const more = await command(call, "Deposit", { account_id: "alice", amount: 1 });
+  await p.locator(`#tail [data-position="${more.position}"]`).waitFor();
+  assert.equal(await topRow(), seen);
+
   // Paused, new events wait; resumed, they show.
   await p.click("#pause");
   const held = await command(call, "Deposit", { account_id: "bob", amount: 1 });
@@ -211,6 +228,35 @@ test("Revert from the command page changes the balance and the overview's head; 
   assert.match(await refused.textContent(), /cannot be reverted: .*(Withdr|insufficient|fail)/i);
   assert.equal((await balances(call)).bob, 0);
   assert.deepEqual(p.errors, []);
+});
+
+test("a parked reactor event can be retried and skipped from the reactors page", { skip: !present }, async () => {
+  // The welcome reactor cannot write its outbox (a directory): the event is parked after 5 attempts.
+  const broken = await bank({ outbox: dataDir });
+  try {
+    const b = api(broken.url);
+    const opened = await command(b, "OpenAccount", { account_id: "carol", owner: "Carol" });
+    const parked = async () => (await b("GET", "/admin/reactors")).body.reactors.find((r) => r.name === "welcome-email");
+    for (let i = 0; (await parked()).parked === 0; i++) {
+      assert.ok(i < 200, "the event was not parked");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const p = await page();
+    await p.goto(`${broken.url}/console/`);
+    await p.locator("#workers a", { hasText: "1" }).click();
+    const row = p.locator(`[data-name="welcome-email"] tr[data-position="${opened.position}"]`);
+    await row.waitFor();
+    assert.match(await row.textContent(), /AccountOpened/);
+    await row.locator("button.retry").click();
+    await p.getByText(`Retry of position ${opened.position} requested.`).waitFor();
+    await row.locator("button.skip").click();
+    await p.getByText(`Position ${opened.position} skipped`).waitFor();
+    await row.waitFor({ state: "detached" });
+    assert.equal((await parked()).parked, 0);
+    assert.deepEqual(p.errors, []);
+  } finally {
+    await broken.stop();
+  }
 });
 
 test("keyboard and themes: t switches light and dark, event rows open with Enter", { skip: !present }, async () => {

@@ -20,9 +20,11 @@ export function screenshotDirs() {
   return dirs;
 }
 
+/** The directory of this run's databases. */
+export const dataDir = data;
+
 /** Runs the bank on `db` (a fresh SQLite file by default) and answers { url, stop() } once it listens. */
-export async function bank({ db = `sqlite://${join(data, `bank-${process.pid}-${Date.now()}.db`)}`, args = [] } = {}) {
-  const outbox = join(data, `outbox-${process.pid}-${Date.now()}.txt`);
+export async function bank({ db = `sqlite://${join(data, `bank-${process.pid}-${Date.now()}.db`)}`, outbox = join(data, `outbox-${process.pid}-${Date.now()}.txt`), args = [] } = {}) {
   const child = spawn(bankBin, ["--db", db, "--listen", "127.0.0.1:0", "--outbox", outbox, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: "warn" },

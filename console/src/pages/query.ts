@@ -4,6 +4,9 @@ import { h, fill, num, problem, table } from "../dom.ts";
 import { param, replaceQuery } from "../router.ts";
 import type { Ctx } from "../session.ts";
 
+/** Rows shown at a time; the rest are a page away. */
+const PAGE = 200;
+
 export async function query(ctx: Ctx, main: HTMLElement): Promise<void> {
   const sql = h("textarea", { id: "sql", spellcheck: "false", "aria-label": "SQL" });
   sql.value = param("sql") ?? "SELECT * FROM accounts ORDER BY 1 LIMIT 100";
@@ -20,7 +23,17 @@ export async function query(ctx: Ctx, main: HTMLElement): Promise<void> {
       const result = await ctx.client.query(sql.value, at === "" ? {} : { asOf: /^\d+$/.test(at) ? Number(at) : at });
       if (!ctx.live()) return;
       const ms = Math.round(performance.now() - started);
-      fill(out, h("p", { class: "muted" }, `${num(result.rows.length)} row(s) as of position ${num(result.position)} · ${ms} ms`), table(result.rows));
+      const summary = h("p", { class: "muted" }, `${num(result.rows.length)} row(s) as of position ${num(result.position)} · ${ms} ms`);
+      const pager = h("div", { class: "pager" });
+      const rows = h("div");
+      const showPage = (start: number) => {
+        const prev = h("button", { type: "button", class: "ghost", disabled: start === 0, onclick: () => showPage(Math.max(0, start - PAGE)) }, "← Previous");
+        const next = h("button", { type: "button", class: "ghost", disabled: start + PAGE >= result.rows.length, onclick: () => showPage(start + PAGE) }, "Next →");
+        fill(pager, result.rows.length > PAGE ? [prev, next, `rows ${num(start + 1)}–${num(Math.min(result.rows.length, start + PAGE))}`] : null);
+        fill(rows, table(result.rows.slice(start, start + PAGE)));
+      };
+      showPage(0);
+      fill(out, summary, pager, rows);
     } catch (error) {
       if (ctx.live()) fill(out, problem(error));
     } finally {
