@@ -9,7 +9,10 @@ const PAGE = 200;
 
 export async function query(ctx: Ctx, main: HTMLElement): Promise<void> {
   const sql = h("textarea", { id: "sql", spellcheck: "false", "aria-label": "SQL" });
-  sql.value = param("sql") ?? "SELECT * FROM accounts ORDER BY 1 LIMIT 100";
+  // By default, the first read-model table of this application.
+  const first = param("sql") === null ? (await ctx.client.readModels()).read_models.flatMap((m) => m.tables)[0] : undefined;
+  if (!ctx.live()) return;
+  sql.value = param("sql") ?? (first ? `SELECT * FROM ${first} ORDER BY 1 LIMIT 100` : "SELECT 1 AS one");
   const asOf = h("input", { id: "query-as-of", placeholder: "now, a position, or 2026-01-01T00:00:00Z", value: param("as_of") ?? "", "aria-label": "As of" });
   const run = h("button", { type: "submit", id: "run" }, "Run");
   const out = h("div", { id: "result" });

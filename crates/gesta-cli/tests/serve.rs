@@ -162,6 +162,45 @@ async fn the_library_is_served_on_every_backend() {
     }
 }
 
+/// The console is at `/console` beside `--static` files, its read-model page lists the
+/// app's collections through the admin API; `--no-console` turns it off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_unless_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let app = root().join("examples/library/app.mjs");
+    let statics = tempfile::tempdir().unwrap();
+    std::fs::write(statics.path().join("index.html"), "<h1>library</h1>").unwrap();
+    let server = serve(&app, &db, &["--static", statics.path().to_str().unwrap()]);
+    let (status, page) = get(&server.base, "/console/read-models/books").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.as_str()
+            .unwrap()
+            .contains("/console/assets/console.js")
+    );
+    let (status, _) = get(&server.base, "/console/assets/console.css").await;
+    assert_eq!(status, 200);
+    let (_, models) = get(&server.base, "/admin/read-models").await;
+    let tables: Vec<&Value> = models["read_models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["tables"].as_array().unwrap())
+        .collect();
+    assert!(tables.contains(&&json!("books")), "{models}");
+    let (status, index) = get(&server.base, "/index.html").await;
+    assert_eq!(
+        (status, index),
+        (200, Value::String("<h1>library</h1>".into()))
+    );
+    drop(server);
+
+    let off = serve(&app, &db, &["--no-console"]);
+    let (status, problem) = get(&off.base, "/console/").await;
+    assert_eq!(status, 404, "{problem}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runaway_code_gets_a_problem_and_the_server_goes_on() {
     let dir = tempfile::tempdir().unwrap();
