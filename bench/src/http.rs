@@ -59,6 +59,13 @@ impl Server {
                     let security = gesta_auth::Security::new(policy).keys(store.clone());
                     gesta_bank::routes::secured_api(store, std::sync::Arc::new(security))
                 }
+                BankApp::OneTxPerCommand => {
+                    let path = scratch
+                        .path
+                        .as_deref()
+                        .context("the one-transaction-per-command baseline runs on SQLite")?;
+                    crate::one_tx::router(path, settings.accounts)?
+                }
                 BankApp::JavaScript => {
                     let (store, js) = crate::js::open_bank(&scratch.url, settings.accounts).await?;
                     gesta_http::Api::new(store.clone())
@@ -156,6 +163,9 @@ pub enum BankApp {
     /// The Rust bank with `--auth`, the bank's policy and a teller's API key on every
     /// request (rows `k{n}`).
     RustWithAuth,
+    /// No Gesta: one SQLite transaction per request, the hand-written Transfer SQL
+    /// (`one_tx`, rows `o{n}`).
+    OneTxPerCommand,
 }
 
 /// Runs (c), or (j) for the JavaScript bank, for each number of `connections`, each
@@ -170,6 +180,10 @@ pub fn run(
     let (section, what) = match app {
         BankApp::Rust => ("c", "gesta_bank::routes::api"),
         BankApp::RustWithAuth => ("k", "gesta_bank::routes::secured_api with an API key"),
+        BankApp::OneTxPerCommand => (
+            "o",
+            "no Gesta: one SQLite transaction per request, hand-written Transfer SQL",
+        ),
         BankApp::JavaScript => (
             "j",
             "bench/js/bank.mjs through gesta-js (as `gesta serve --app`)",
@@ -197,6 +211,7 @@ pub fn run(
             BankApp::Rust => "",
             BankApp::JavaScript => " (JavaScript app)",
             BankApp::RustWithAuth => " (with --auth and an API key)",
+            BankApp::OneTxPerCommand => " (no Gesta: one SQLite transaction per request)",
         };
         report.add(Row {
             key: format!("{section}{n}"),

@@ -2,10 +2,11 @@
 //! and MySQL/MariaDB, and prints one markdown table per backend.
 //!
 //! Run as `cargo run --release -p gesta-bench -- [--quick] [--backend sqlite,postgres,mysql]
-//! [--out FILE] [--only a,b,c,e,f,j,k]`. Sections: (a) raw driver ceilings, (b) the library,
+//! [--out FILE] [--only a,b,c,e,f,j,k,o]`. Sections: (a) raw driver ceilings, (b) the library,
 //! (c) HTTP, (d) latency of (b) and (c), (e) replay, (f) the SQLite (a2) loop over sqlx,
 //! (j) the bank written in JavaScript against (b) and (c), (k) (c) with `--auth` and an
-//! API key on every request.
+//! API key on every request, (o) on SQLite: the same HTTP Transfer without Gesta, one
+//! transaction per request.
 //! See docs/PERFORMANCE.md.
 //!
 //! # Layout
@@ -20,6 +21,8 @@
 //! - `drive`: runs N concurrent callers for a time or a count, with latency histograms.
 //! - `library`: (b) through `gesta::Store`.
 //! - `http`: (c) through the bank's router on its own runtime.
+//! - `one_tx`: (o) on SQLite, the same Transfer over the same HTTP server without Gesta:
+//!   one transaction per request.
 //! - `js`: (j) the JavaScript bank (`js/bank.mjs`) through the library; `http` serves it.
 //! - `replay`: (e) filling a big log and scanning it.
 //! - `sqlx`: (f) runs the `sqlx-ceiling` program and reads its result.
@@ -32,6 +35,7 @@ mod http;
 mod js;
 mod library;
 mod my;
+mod one_tx;
 mod pg;
 mod raw;
 mod replay;
@@ -51,7 +55,7 @@ use report::Report;
 use transfer_sql::Limit;
 
 /// Section names `--only` accepts.
-const SECTIONS: [&str; 9] = ["a", "b", "c", "d", "e", "f", "j", "k", "driver"];
+const SECTIONS: [&str; 10] = ["a", "b", "c", "d", "e", "f", "j", "k", "o", "driver"];
 
 /// Round trips of `SELECT 1` whose median is reported per server backend.
 const ROUND_TRIPS: usize = 1000;
@@ -270,6 +274,29 @@ fn run_backend(
         ));
         target.round_trip = Some(rtt);
     }
+    if target.backend == Engine::Sqlite {
+        targets.push(report::Target {
+            name: "HTTP, 64 connections vs one SQLite transaction per request over HTTP (o64)",
+            key: "c64",
+            base: Some("o64"),
+            required: 5.0,
+            text: ">= 5x",
+        });
+        targets.push(report::Target {
+            name: "HTTP, 64 connections vs library, 64 callers (issue 16)",
+            key: "c64",
+            base: Some("b64"),
+            required: 0.85,
+            text: ">= 0.85x",
+        });
+        targets.push(report::Target {
+            name: "library, 64 callers vs (a2) (issue 16)",
+            key: "b64",
+            base: Some("a2"),
+            required: 0.9,
+            text: ">= 0.9x",
+        });
+    }
     if target.backend == Engine::Postgres {
         targets.push(report::Target {
             name: "library, 64 callers (issue: group commit on PostgreSQL)",
@@ -297,6 +324,15 @@ fn run_backend(
             &target,
             &args.connections,
             http::BankApp::Rust,
+            &mut report,
+        )?;
+    }
+    if wants("o") && target.backend == Engine::Sqlite {
+        http::run(
+            settings,
+            &target,
+            &args.connections,
+            http::BankApp::OneTxPerCommand,
             &mut report,
         )?;
     }

@@ -198,7 +198,12 @@ pub fn transfer_loop(
 }
 
 /// One transfer's SQL; `false` if the balance was too low (nothing written).
-fn transfer(conn: &Connection, from: &str, to: &str, position: &mut i64) -> rusqlite::Result<bool> {
+pub fn transfer(
+    conn: &Connection,
+    from: &str,
+    to: &str,
+    position: &mut i64,
+) -> rusqlite::Result<bool> {
     let balance: i64 = conn
         .prepare_cached(SELECT_BALANCE)?
         .query_row(params![from], |r| r.get(0))?;
