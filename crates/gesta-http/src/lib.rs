@@ -50,7 +50,7 @@ pub use problem::{Problem, ProblemBody};
 use routes::ApiState;
 pub use routes::history::parse_as_of;
 pub use security::SecurityArgs;
-pub use serve::{ServeOptions, serve, serve_with};
+pub use serve::{LivePriority, ServeOptions, serve, serve_with};
 
 /// The default largest request body: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;

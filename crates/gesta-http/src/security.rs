@@ -73,6 +73,15 @@ pub struct SecurityArgs {
     /// Seconds a connection may stay silent before it is closed.
     #[arg(long, default_value_t = 120, env = "GESTA_IDLE_TIMEOUT")]
     pub idle_timeout: u64,
+    /// Threads serving /subscribe and /ws connections (default: a quarter of the
+    /// cores, at least one; 0: with everything else).
+    #[arg(long, env = "GESTA_LIVE_THREADS")]
+    pub live_threads: Option<usize>,
+    /// Their priority: `lowest` (nice 19: writes first, subscribers fall behind under a
+    /// full write load) or `normal` (subscribers compete with commands: lower push
+    /// latency, fewer writes).
+    #[arg(long, value_enum, default_value_t = crate::LivePriority::Lowest, env = "GESTA_LIVE_PRIORITY")]
+    pub live_priority: crate::LivePriority,
 }
 
 /// `N/s` (or a bare `N`) as a positive rate.
@@ -140,7 +149,11 @@ impl SecurityArgs {
     pub fn serve_options(&self) -> Result<crate::ServeOptions, ConfigError> {
         let mut options = crate::ServeOptions::default()
             .header_read_timeout(Duration::from_secs(self.header_read_timeout.max(1)))
-            .idle_timeout(Duration::from_secs(self.idle_timeout.max(1)));
+            .idle_timeout(Duration::from_secs(self.idle_timeout.max(1)))
+            .live_priority(self.live_priority);
+        if let Some(threads) = self.live_threads {
+            options = options.live_threads(threads);
+        }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             options = options.tls(tls_config(cert, key)?);
         }
@@ -204,6 +217,39 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        security: SecurityArgs,
+    }
+
+    #[test]
+    fn live_threads_and_priority_reach_the_serve_options() {
+        use clap::Parser as _;
+        let defaults = Cli::try_parse_from(["server"]).unwrap().security;
+        let options = defaults.serve_options().unwrap();
+        assert_eq!(options.live_priority, crate::LivePriority::Lowest);
+        assert_eq!(
+            options.live_threads,
+            crate::ServeOptions::default().live_threads
+        );
+        let given = Cli::try_parse_from([
+            "server",
+            "--live-threads",
+            "3",
+            "--live-priority",
+            "normal",
+        ])
+        .unwrap()
+        .security;
+        let options = given.serve_options().unwrap();
+        assert_eq!(
+            (options.live_threads, options.live_priority),
+            (3, crate::LivePriority::Normal)
+        );
+        assert!(Cli::try_parse_from(["server", "--live-priority", "high"]).is_err());
+    }
 
     #[test]
     fn no_auth_beyond_loopback_needs_saying_so() {

@@ -71,6 +71,13 @@ struct Args {
     /// thread of the machine when they compete for a core); uses `renice`, needs root.
     #[arg(long)]
     writer_nice: Option<i32>,
+    /// Threads serving the subscribers (`gesta_http::ServeOptions::live_threads`; the
+    /// servers' `--live-threads`; default a quarter of the cores, at least one).
+    #[arg(long)]
+    live_threads: Option<usize>,
+    /// Their priority (`--live-priority`): `lowest` (nice 19) or `normal`.
+    #[arg(long, value_enum, default_value_t = gesta_http::LivePriority::Lowest)]
+    live_priority: gesta_http::LivePriority,
     /// The store's database: `sqlite` (a fresh file), or a PostgreSQL / MySQL server
     /// URL (`postgres://...`, `mysql://...`) on which each measurement gets a fresh
     /// schema or database.
@@ -134,7 +141,16 @@ fn measure(args: &Args, subscribers: usize) -> anyhow::Result<Measured> {
             .routes(gesta_bank::routes::router(store.clone()))
             .flush_interval(Duration::from_secs_f64(args.flush_ms / 1000.0))
             .into_router();
-        tokio::spawn(gesta_http::serve(listener, api, std::future::pending()));
+        let mut options = gesta_http::ServeOptions::default().live_priority(args.live_priority);
+        if let Some(threads) = args.live_threads {
+            options = options.live_threads(threads);
+        }
+        tokio::spawn(gesta_http::serve_with(
+            listener,
+            api,
+            std::future::pending(),
+            options,
+        ));
         anyhow::Ok((store, addr))
     })?;
     if let Some(level) = args.writer_nice {
@@ -351,12 +367,15 @@ fn print_report(args: &Args, results: &[Measured]) {
         }
     };
     println!(
-        "## SSE fan-out while writing ({}, {} writers, {:.1} s each, median of {} rounds; flush interval {} ms; server on cores {}, subscribers' process on cores {} at nice {})\n",
+        "## SSE fan-out while writing ({}, {} writers, {:.1} s each, median of {} rounds; flush interval {} ms; live threads {} at priority {:?}; server on cores {}, subscribers' process on cores {} at nice {})\n",
         Database::describe(&args.db),
         args.writers,
         args.seconds,
         args.rounds.max(1),
         args.flush_ms,
+        args.live_threads
+            .map_or_else(|| "default".to_owned(), |n| n.to_string()),
+        args.live_priority,
         cores(&args.server_cores),
         cores(&args.client_cores),
         args.client_nice

@@ -8,7 +8,8 @@
 //! take at most that many cores and run at the lowest priority (nice 19): when the
 //! machine is busy, commands and the writer come first and subscribers fall behind;
 //! a subscription that falls behind reads the log instead, never holding the writer
-//! up.
+//! up. `--live-threads` and `--live-priority normal` trade the other way (lower push
+//! latency under a full write load, fewer writes; docs/PERFORMANCE.md).
 //! A connection is classified once, by peeking at its first request line; a
 //! keep-alive connection that subscribes later stays where it is.
 
@@ -26,17 +27,33 @@ pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 4).max(1))
 }
 
+/// The priority of the threads serving live connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LivePriority {
+    /// Nice 19: subscribers get only the CPU commands and the writer leave; under a
+    /// write load that fills the machine they fall behind (and catch up from the log).
+    #[default]
+    Lowest,
+    /// The process's own priority: subscribers compete with commands for the cores,
+    /// so push latency stays low and the write rate pays for it.
+    Normal,
+}
+
 /// The runtime serving live connections; shut down (without waiting) when dropped,
 /// which is allowed from async code where dropping a runtime is not.
 pub(crate) struct LiveRuntime(Option<Runtime>);
 
 impl LiveRuntime {
-    /// A runtime of `threads` worker threads named `gesta-live`, at a lower priority.
-    pub(crate) fn new(threads: usize) -> std::io::Result<Self> {
+    /// A runtime of `threads` worker threads named `gesta-live`, at `priority`.
+    pub(crate) fn new(threads: usize, priority: LivePriority) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("gesta-live")
-            .on_thread_start(lower_priority)
+            .on_thread_start(move || {
+                if priority == LivePriority::Lowest {
+                    lower_priority();
+                }
+            })
             .enable_all()
             .build()?;
         Ok(LiveRuntime(Some(runtime)))

@@ -41,6 +41,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower_http::add_extension::AddExtension;
 
+pub use live::LivePriority;
 use live::LiveRuntime;
 
 /// The server's shutdown signal, as seen by a connection or a long-lived response.
@@ -65,6 +66,8 @@ pub struct ServeOptions {
     /// writer leave (default: a quarter of the cores, at least one). Zero serves them
     /// on the caller's runtime with everything else.
     pub live_threads: usize,
+    /// The priority of those threads (default [`LivePriority::Lowest`]).
+    pub live_priority: LivePriority,
     /// Serve HTTPS (HTTP/1.1 and HTTP/2, by ALPN) with this configuration instead of
     /// plain HTTP/1.1. Live streams are then served with everything else.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -82,6 +85,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             live_threads: live::default_threads(),
+            live_priority: LivePriority::default(),
             tls: None,
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
@@ -93,6 +97,12 @@ impl ServeOptions {
     /// Sets [`ServeOptions::live_threads`].
     pub fn live_threads(mut self, threads: usize) -> Self {
         self.live_threads = threads;
+        self
+    }
+
+    /// Sets [`ServeOptions::live_priority`].
+    pub fn live_priority(mut self, priority: LivePriority) -> Self {
+        self.live_priority = priority;
         self
     }
 
@@ -144,7 +154,7 @@ pub async fn serve_with(
 ) -> io::Result<()> {
     let live = match options.live_threads {
         0 => None,
-        threads => Some(LiveRuntime::new(threads)?),
+        threads => Some(LiveRuntime::new(threads, options.live_priority)?),
     };
     let live_handle = live.as_ref().and_then(LiveRuntime::handle);
     let (signal, watcher) = watch::channel(false);
