@@ -234,15 +234,10 @@ mod tests {
             options.live_threads,
             crate::ServeOptions::default().live_threads
         );
-        let given = Cli::try_parse_from([
-            "server",
-            "--live-threads",
-            "3",
-            "--live-priority",
-            "normal",
-        ])
-        .unwrap()
-        .security;
+        let given =
+            Cli::try_parse_from(["server", "--live-threads", "3", "--live-priority", "normal"])
+                .unwrap()
+                .security;
         let options = given.serve_options().unwrap();
         assert_eq!(
             (options.live_threads, options.live_priority),
