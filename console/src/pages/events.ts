@@ -8,6 +8,8 @@ import type { Ctx } from "../session.ts";
 
 /** Events kept on the page; older ones are dropped from the bottom. */
 const KEEP = 1000;
+/** How many events a jump to a position shows before Resume. */
+const JUMP_PAGE = 200;
 /** How many events before the head the tail starts with. */
 const BACKLOG = 100;
 
@@ -118,7 +120,11 @@ export async function events(ctx: Ctx, main: HTMLElement): Promise<void> {
   if (categories.length) filter.category = categories;
   let after: number;
   if (at) {
-    after = Math.max(0, Number(at) - 1);
+    // Browsing from a position: a page of the log from there, paused; Resume follows on.
+    const page = await ctx.client.events({ after: Math.max(0, Number(at) - 1), limit: JUMP_PAGE, ...filter });
+    if (!ctx.live()) return;
+    show(page);
+    after = page[page.length - 1]?.position ?? Math.max(0, Number(at) - 1);
   } else {
     const head = ctx.admin ? (await ctx.client.status()).head : (await ctx.client.health()).last_position;
     after = Math.max(0, head - BACKLOG);
