@@ -148,9 +148,13 @@ export async function events(ctx: Ctx, main: HTMLElement): Promise<void> {
       if (failure.firstChild) failure.replaceChildren();
       if (state.textContent === "connecting") setPaused(paused);
       pending.push(event);
+      // Only the newest KEEP can be shown: a hidden tab on a busy store holds no more.
+      if (pending.length > 2 * KEEP) pending = pending.slice(-KEEP);
       if (!scheduled) {
         scheduled = true;
-        requestAnimationFrame(flush);
+        // Frames do not run in a hidden tab; timers do (slowed down).
+        if (document.hidden) setTimeout(flush, 100);
+        else requestAnimationFrame(flush);
       }
     },
     {
